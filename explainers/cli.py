@@ -1,0 +1,109 @@
+"""Command line: the page's explainers for scripts and batch audits.
+
+    python -m explainers image PATH [PATH ...] [--model NAME] [--method ...] [--target INDEX|LABEL] [--json]
+
+The model loads once; every path is explained in turn. A bad path prints a clear message for
+that input (a JSON line with "error" under --json) and the others still run; the exit code is 1
+when any input failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .types import METHOD_NAMES
+
+IMAGE_METHODS = ("none", "gradcam", "gradcam++", "layercam", "integrated-gradients", "smoothgrad")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m explainers", description="Explain model predictions.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    image = commands.add_parser("image", help="explain image classifications")
+    image.add_argument("paths", nargs="+", metavar="PATH", help="image files (JPEG, PNG, WebP, BMP, GIF)")
+    image.add_argument("--model", default=None, help="resnet-50 (default), efficientnet-lite0, a Hugging Face id or a directory")
+    image.add_argument("--method", default="gradcam", choices=IMAGE_METHODS)
+    image.add_argument("--target", default=None, help="class index or label (default: the top prediction)")
+    image.add_argument("--layer", default=None, help="Grad-CAM family: the layer to read (default: the last stage)")
+    image.add_argument("--steps", type=int, default=None, help="Integrated Gradients: gradient steps")
+    image.add_argument("--baseline", default=None, choices=("black", "blurred", "noise"))
+    image.add_argument("--json", action="store_true", help="print one JSON object per input (JSON Lines)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_image(args)
+
+
+def run_image(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from models.image_models import load_image_classifier
+    from models.runtime import configure_torch
+
+    from .export import image_record
+    from .image import ImageSettings, explain_image, methods_for
+    from .image_input import ImageInputError, decode_image
+    from .targets import TargetError
+
+    configure_torch()
+    classifier = load_image_classifier(args.model)
+    info = classifier.info
+    print(f"model: {info.name} ({info.source})", file=sys.stderr)
+    if info.note:
+        print(f"note: {info.note}", file=sys.stderr)
+    methods = () if args.method == "none" else (args.method,)
+    if methods and methods[0] not in methods_for(classifier):
+        print(f"error: {METHOD_NAMES[methods[0]]} is not available for {info.name}", file=sys.stderr)
+        return 2
+    settings = ImageSettings()
+    changes = {"layer": args.layer, "ig_steps": args.steps, "ig_baseline": args.baseline}
+    settings = replace(settings, **{k: v for k, v in changes.items() if v is not None})
+    if settings.layer is not None and settings.layer not in classifier.layers:
+        print(f"error: unknown layer {settings.layer!r}; choose one of: {', '.join(classifier.layers)}", file=sys.stderr)
+        return 2
+
+    failures = 0
+    for path in args.paths:
+        try:
+            data = Path(path).read_bytes()
+            report = explain_image(classifier, decode_image(data).rgb, methods, args.target, settings)
+        except (OSError, ImageInputError, TargetError) as error:
+            failures += 1
+            message = _message(path, error)
+            print(f"{path}: {message}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"input": path, "error": message}), flush=True)
+            continue
+        explanation = report.explanations[0] if report.explanations else None
+        record = image_record(report.model, report.predictions, report.target, explanation, source=path)
+        print(json.dumps(record) if args.json else _summary(record), flush=True)
+    return 1 if failures else 0
+
+
+def _message(path: str, error: Exception) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "no such file"
+    if isinstance(error, IsADirectoryError):
+        return "is a directory, not an image file"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return str(error)
+
+
+def _summary(record: dict) -> str:
+    lines = [record["input"]]
+    lines += [f"  {p['score']:7.2%}  {p['index']:>4}  {p['label']}" for p in record["predictions"]]
+    if record["method"] != "none":
+        target = record["target"]
+        lines.append(f"  {METHOD_NAMES[record['method']]} for {target['index']} {target['label']}: map {record['attribution_shape']}")
+        if "convergence_delta" in record:
+            lines.append(
+                f"  convergence delta {record['convergence_delta']:+.4g} "
+                f"(f(x) - f(baseline) = {record['explained_output_difference']:.4g})"
+            )
+    return "\n".join(lines)

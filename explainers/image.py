@@ -1,0 +1,155 @@
+"""Explain an image classifier's decision: predictions plus any of the image methods, in one call.
+
+All model work for one request happens under the model's lock, in this order: one forward pass
+(predictions and, for the CAM family, the feature map), one backward pass shared by every CAM
+variant, then the sampling methods. Nothing here keeps state between calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from models.image_classifier import ImageClassifier
+
+from .attribution import integrated_gradients, smoothgrad
+from .cam import CAM_VARIANTS
+from .targets import resolve_target
+from .types import ImageExplanation, ModelSummary, Prediction
+
+PIXEL_METHODS = ("integrated-gradients", "smoothgrad")
+BASELINES = ("black", "blurred", "noise")
+DISPLAY_LONG_SIDE = 640
+TOP_K = 5
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """Everything besides the image, model, methods and target that changes a result."""
+
+    layer: str | None = None  # Grad-CAM family; None = the model's last stage
+    ig_steps: int = 64  # a budget for "adaptive"; stops early once within tolerance
+    ig_baseline: str = "black"
+    ig_method: str = "adaptive"
+    smoothgrad_samples: int = 16
+    smoothgrad_noise: float = 0.15
+    seed: int = 0  # noise baseline and SmoothGrad
+
+
+@dataclass(frozen=True)
+class ImageReport:
+    predictions: tuple[Prediction, ...]
+    target: Prediction
+    explanations: tuple[ImageExplanation, ...]
+    model: ModelSummary
+
+
+def methods_for(classifier: ImageClassifier) -> tuple[str, ...]:
+    """The methods this model supports: CAMs need a known split into stages."""
+    cams = tuple(CAM_VARIANTS) if classifier.layers else ()
+    return cams + PIXEL_METHODS
+
+
+def explain_image(
+    classifier: ImageClassifier,
+    rgb: np.ndarray,
+    methods: Sequence[str] = (),
+    target: int | str | None = None,
+    settings: ImageSettings = ImageSettings(),
+) -> ImageReport:
+    unknown = [m for m in methods if m not in methods_for(classifier)]
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} is not available for {classifier.info.name}")
+    cams = [m for m in methods if m in CAM_VARIANTS]
+    layer = (settings.layer or classifier.default_layer) if cams else None
+    model = ModelSummary(**classifier.info.as_dict())
+    image = _display_copy(rgb)
+    with classifier.lock:
+        pixels = classifier.preprocess(rgb)
+        with torch.no_grad():
+            logits, feature = classifier.forward_from(pixels, layer) if classifier.layers else (classifier.logits(pixels), None)
+        probabilities = logits.detach().softmax(-1)[0]
+        predictions = _top(probabilities, classifier.labels)
+        index = resolve_target(target, classifier.labels, default=predictions[0].index)
+        chosen = Prediction(index, classifier.labels[index], float(probabilities[index]))
+
+        def record(method: str, scores: torch.Tensor, signed: bool, **extra) -> ImageExplanation:
+            return ImageExplanation(
+                method, chosen, image, scores.float().numpy(), signed, model, predictions, **extra
+            )
+
+        explanations = []
+        if cams:
+            (gradient,) = torch.autograd.grad(logits[0, index], feature)
+            A, G = feature.detach()[0], gradient[0]
+            for method in cams:
+                cam = _upsample(CAM_VARIANTS[method](A, G), pixels.shape[-2:])
+                explanations.append(record(method, cam, False, layer=layer, params={"layer": layer}))
+        if "integrated-gradients" in methods:
+            baseline = _baseline(classifier, pixels, settings.ig_baseline, settings.seed)
+            result = integrated_gradients(
+                classifier.logits, pixels, baseline, index, settings.ig_steps, settings.ig_method
+            )
+            params = {k: v for k, v in asdict(settings).items() if k.startswith("ig_")}
+            params["gradient_steps"] = result.gradient_steps
+            if settings.ig_baseline == "noise":
+                params["seed"] = settings.seed
+            explanations.append(
+                record(
+                    "integrated-gradients",
+                    result.attribution[0].sum(0),
+                    True,
+                    params=params,
+                    convergence_delta=result.convergence_delta,
+                    output_difference=result.output_difference,
+                )
+            )
+        if "smoothgrad" in methods:
+            grads = smoothgrad(
+                classifier.logits, pixels, index, settings.smoothgrad_samples, settings.smoothgrad_noise, settings.seed
+            )
+            params = {"samples": settings.smoothgrad_samples, "noise": settings.smoothgrad_noise, "seed": settings.seed}
+            explanations.append(record("smoothgrad", grads[0].amax(0), False, params=params))
+    order = {m: i for i, m in enumerate(methods)}
+    explanations.sort(key=lambda e: order[e.method])
+    return ImageReport(predictions, chosen, tuple(explanations), model)
+
+
+def _top(probabilities: torch.Tensor, labels: Sequence[str]) -> tuple[Prediction, ...]:
+    values, indices = probabilities.topk(min(TOP_K, len(labels)))
+    return tuple(Prediction(int(i), labels[int(i)], float(v)) for v, i in zip(values, indices))
+
+
+def _upsample(cam: torch.Tensor, size) -> torch.Tensor:
+    return F.interpolate(cam[None, None], size=tuple(size), mode="bilinear", align_corners=False)[0, 0]
+
+
+def _baseline(classifier: ImageClassifier, pixels: torch.Tensor, kind: str, seed: int) -> torch.Tensor:
+    """What "no evidence" looks like: black, the photo blurred beyond recognition, or uniform noise."""
+    black, white = classifier.pixel_range()
+    if kind == "black":
+        return black.expand_as(pixels).clone()
+    if kind == "blurred":
+        sigma = max(pixels.shape[-2:]) / 16
+        image = pixels[0].permute(1, 2, 0).numpy()
+        blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+        return torch.from_numpy(blurred).permute(2, 0, 1)[None].contiguous()
+    if kind == "noise":
+        generator = torch.Generator().manual_seed(seed)
+        uniform = torch.rand(pixels.shape, generator=generator)
+        return black + uniform * (white - black)
+    raise ValueError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
+
+
+def _display_copy(rgb: np.ndarray) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    scale = DISPLAY_LONG_SIDE / max(height, width)
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)

@@ -1,0 +1,119 @@
+"""Turn uploaded bytes into a safe RGB array, or a message a person can act on.
+
+Only pixels come out: EXIF and other metadata are dropped here, so nothing derived from an
+upload (figures, exports) carries GPS or camera data.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+SUPPORTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "BMP": "BMP", "GIF": "GIF", "MPO": "JPEG"}
+MAX_BYTES = 25 * 1024 * 1024
+MAX_PIXELS = 50_000_000  # larger declared sizes are refused before any pixel is decoded
+WORKING_LONG_SIDE = 1024  # kept for display and compute; models read ~224 px anyway
+
+
+class ImageInputError(ValueError):
+    """The input cannot be used; the message is meant for the person who sent it."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    rgb: np.ndarray  # (H, W, 3) uint8
+    original_size: tuple[int, int]  # (width, height) as stored in the file
+    format: str
+    notes: tuple[str, ...] = ()
+
+
+def decode_image(data: bytes, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_PIXELS) -> DecodedImage:
+    if not data:
+        raise ImageInputError("The file is empty (0 bytes).")
+    if len(data) > max_bytes:
+        raise ImageInputError(f"The file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageInputError(
+            f"The image declares more pixels than Pillow's safety limit; the limit here is "
+            f"{max_pixels / 1e6:.0f} megapixels. Please resize it first."
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageInputError(
+            "This file is not an image we can read. Supported formats: JPEG, PNG, WebP, BMP and GIF."
+        ) from None
+    except Exception:
+        raise ImageInputError("This file could not be opened as an image; it may be corrupt.") from None
+    if image.format not in SUPPORTED_FORMATS:
+        raise ImageInputError(
+            f"{image.format or 'This'} images are not supported. Please use JPEG, PNG, WebP, BMP or GIF."
+        )
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageInputError(
+            f"The image declares {width} x {height} pixels ({width * height / 1e6:.0f} megapixels); "
+            f"the limit is {max_pixels / 1e6:.0f} megapixels. Please resize it first."
+        )
+    notes = []
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"Animated image with {frames} frames: the first frame is used.")
+    try:
+        image.seek(0)
+        if image.format == "JPEG":
+            image.draft("RGB", (WORKING_LONG_SIDE, WORKING_LONG_SIDE))  # decode big JPEGs at reduced size
+        image.load()
+        image = _upright(image, notes)
+        rgb = _to_rgb(image, notes)
+    except ImageInputError:
+        raise
+    except Exception:
+        raise ImageInputError("The image file is truncated or corrupt and could not be decoded.") from None
+    rgb = _shrink(rgb)
+    if min(width, height) < 16:
+        notes.append(f"Very small image ({width} x {height}): it is enlarged for the model, so expect a coarse result.")
+    return DecodedImage(rgb, (width, height), SUPPORTED_FORMATS[image.format or "PNG"], tuple(notes))
+
+
+def _upright(image: Image.Image, notes: list[str]) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block should not cost the user the picture
+        notes.append("The photo's orientation tag could not be read; it is shown as stored.")
+        return image
+
+
+def _to_rgb(image: Image.Image, notes: list[str]) -> np.ndarray:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # Scale by the data's own range; a naive convert("L") clips 16-bit values to white.
+        values = np.asarray(image, dtype=np.float64)
+        lo, hi = float(values.min()), float(values.max())
+        scaled = np.zeros_like(values) if hi <= lo else (values - lo) / (hi - lo)
+        gray = np.round(scaled * 255).astype(np.uint8)
+        notes.append(f"{image.mode} image rescaled from its value range {lo:g}..{hi:g} to 8 bits.")
+        return np.repeat(gray[..., None], 3, axis=2)
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        if rgba.getextrema()[3][0] < 255:
+            notes.append("Transparent areas are shown on white, as a browser would show them.")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def _shrink(rgb: np.ndarray) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    scale = WORKING_LONG_SIDE / max(height, width)
+    if scale >= 1:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS), dtype=np.uint8)

@@ -1,0 +1,155 @@
+"""Plotly figures from explanation records: pure functions of data, no torch, no Streamlit.
+
+Normalisation happens here, at draw time, so an opacity change redraws a cached record. Hover
+shows the raw attribution value. User-supplied text is escaped: Plotly renders some HTML in labels.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+from plotly.subplots import make_subplots
+
+from .types import METHOD_NAMES, ImageExplanation, Prediction
+
+# Colour scales whose low end is transparent, so the photo shows through where there is no evidence.
+EVIDENCE_SCALE = [
+    [0.0, "rgba(0,0,130,0)"],
+    [0.15, "rgba(0,60,255,0.35)"],
+    [0.4, "rgba(0,220,255,0.7)"],
+    [0.65, "rgba(255,230,0,0.85)"],
+    [1.0, "rgba(220,0,0,1)"],
+]
+SIGNED_SCALE = [
+    [0.0, "rgba(33,102,172,1)"],
+    [0.35, "rgba(103,169,207,0.7)"],
+    [0.5, "rgba(255,255,255,0)"],
+    [0.65, "rgba(239,138,98,0.7)"],
+    [1.0, "rgba(178,24,43,1)"],
+]
+CLIP_PERCENTILE = 99.5  # pixel attributions have a few extreme values; clip colours, not hover values
+
+
+def escape(text: str) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def method_title(explanation: ImageExplanation) -> str:
+    name = METHOD_NAMES.get(explanation.method, explanation.method)
+    return f"{name} ({escape(explanation.layer)})" if explanation.layer else name
+
+
+def prediction_bars(predictions: Sequence[Prediction], highlight: int | None = None) -> go.Figure:
+    """Top predictions as horizontal bars, the best on top."""
+    rows = list(reversed(predictions))
+    labels = [f"{escape(_short(p.label))} · {p.index}" for p in rows]
+    colours = ["#d62728" if p.index == highlight else "#1f77b4" for p in rows]
+    figure = go.Figure(
+        go.Bar(
+            x=[p.score for p in rows],
+            y=list(range(len(rows))),
+            orientation="h",
+            marker_color=colours,
+            text=[f"{p.score:.1%}" for p in rows],
+            textposition="auto",
+            customdata=[[escape(p.label), p.index] for p in rows],
+            hovertemplate="%{customdata[0]}<br>class %{customdata[1]}<br>probability %{x:.2%}<extra></extra>",
+        )
+    )
+    figure.update_yaxes(tickmode="array", tickvals=list(range(len(rows))), ticktext=labels)
+    figure.update_xaxes(title="probability", range=[0, 1], tickformat=".0%")
+    figure.update_layout(title="Top predictions", height=80 + 40 * len(rows), margin=dict(l=10, r=10, t=40, b=40))
+    return figure
+
+
+def heatmap_traces(explanation: ImageExplanation, opacity: float, show_scale: bool = True) -> list:
+    """The photo and the attribution map stretched over it (no resampling of the values)."""
+    image = explanation.image
+    height, width = image.shape[:2]
+    scores = explanation.scores
+    rows, cols = scores.shape
+    dy, dx = height / rows, width / cols
+    if explanation.signed:
+        limit = float(np.percentile(np.abs(scores), CLIP_PERCENTILE)) or 1.0
+        colour = dict(colorscale=SIGNED_SCALE, zmin=-limit, zmax=limit, zmid=0)
+    else:
+        top = float(np.percentile(scores, CLIP_PERCENTILE)) or float(scores.max()) or 1.0
+        colour = dict(colorscale=EVIDENCE_SCALE, zmin=0, zmax=top)
+    return [
+        go.Image(source=png_data_uri(image), hoverinfo="skip"),
+        go.Heatmap(
+            z=scores,
+            x0=-0.5 + dx / 2,
+            dx=dx,
+            y0=-0.5 + dy / 2,
+            dy=dy,
+            opacity=opacity,
+            showscale=show_scale,
+            colorbar=dict(title="attribution" if explanation.signed else "evidence", thickness=12),
+            hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value %{z:.4g}<extra></extra>",
+            **colour,
+        ),
+    ]
+
+
+def heatmap_figure(explanation: ImageExplanation, opacity: float = 0.6) -> go.Figure:
+    figure = go.Figure(heatmap_traces(explanation, opacity))
+    title = f"{method_title(explanation)} for “{escape(_short(explanation.target.label))}”"
+    if explanation.convergence_delta is not None:
+        title += f"<br><sup>{completeness_text(explanation)}</sup>"
+    _image_axes(figure, explanation.image.shape)
+    figure.update_layout(title=title)
+    return figure
+
+
+def comparison_figure(explanations: Sequence[ImageExplanation], opacity: float = 0.6) -> go.Figure:
+    """Several methods side by side for the same image and target, each scaled to its own range."""
+    count = len(explanations)
+    figure = make_subplots(rows=1, cols=count, subplot_titles=[method_title(e) for e in explanations])
+    for column, explanation in enumerate(explanations, 1):
+        for trace in heatmap_traces(explanation, opacity, show_scale=False):
+            figure.add_trace(trace, row=1, col=column)
+    height, width = explanations[0].image.shape[:2]
+    figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5])
+    figure.update_yaxes(showticklabels=False, range=[height - 0.5, -0.5], scaleanchor="x")
+    target = explanations[0].target.label
+    figure.update_layout(
+        title=f"Methods compared for “{escape(_short(target))}” (each map scaled to its own range)",
+        height=120 + int(900 / count * height / width),
+        margin=dict(l=10, r=10, t=80, b=10),
+    )
+    return figure
+
+
+def completeness_text(explanation: ImageExplanation) -> str:
+    delta, difference = explanation.convergence_delta, explanation.output_difference
+    share = abs(delta) / abs(difference) if difference else float("inf")
+    return (
+        f"sum of attributions − (f(x) − f(baseline)) = {delta:+.3g}, "
+        f"{share:.1%} of f(x) − f(baseline) = {difference:.3g}"
+    )
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")  # pixels only: no EXIF or other metadata
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _image_axes(figure: go.Figure, shape) -> None:
+    height, width = shape[:2]
+    figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5], constrain="domain")
+    figure.update_yaxes(showticklabels=False, range=[height - 0.5, -0.5], scaleanchor="x", constrain="domain")
+    figure.update_layout(margin=dict(l=10, r=10, t=70, b=10), height=int(120 + 600 * min(height / width, 1.4)))
+
+
+def _short(label: str, limit: int = 40) -> str:
+    """First name of an ImageNet-style synonym list, shortened for axes and titles."""
+    first = label.split(",")[0].strip() or label
+    return first if len(first) <= limit else first[: limit - 1] + "…"

@@ -1,0 +1,72 @@
+"""Plain, frozen records that cross from compute to figures, exports and the command line.
+
+They hold numpy arrays and plain values only (no torch), are checked when built, and pickle,
+so Streamlit can cache them and a figure can be redrawn without recomputing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+METHOD_NAMES = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "layercam": "Layer-CAM",
+    "integrated-gradients": "Integrated Gradients",
+    "smoothgrad": "SmoothGrad",
+}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    label: str
+    score: float  # probability
+
+    def as_dict(self) -> dict:
+        return {"index": self.index, "label": self.label, "score": self.score}
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    source: str
+    note: str = ""
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "source": self.source, "note": self.note}
+
+
+@dataclass(frozen=True)
+class ImageExplanation:
+    """One attribution map for one target class of one image.
+
+    `scores` has the image's aspect at the model's input resolution (any scale); figures stretch
+    it over `image`. Values are raw: signed for gradient x input methods, non-negative for CAMs.
+    """
+
+    method: str
+    target: Prediction
+    image: np.ndarray  # (H, W, 3) uint8, what the user sees
+    scores: np.ndarray  # (h, w) float32
+    signed: bool
+    model: ModelSummary
+    predictions: tuple[Prediction, ...] = ()
+    layer: str | None = None
+    params: dict = field(default_factory=dict)
+    convergence_delta: float | None = None
+    output_difference: float | None = None  # f(x) - f(baseline) of the explained output
+
+    def __post_init__(self):
+        if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:
+            raise ValueError("image must be (H, W, 3) uint8")
+        if self.scores.ndim != 2:
+            raise ValueError("scores must be a 2-D map")
+        if not np.isfinite(self.scores).all():
+            raise ValueError(f"{self.method} produced non-finite values")
+        h, w = self.image.shape[:2]
+        sh, sw = self.scores.shape
+        if abs(sh / sw - h / w) > max(1 / sw, 1 / sh) * (h / w) * 2 + 1e-6:
+            raise ValueError(f"map {sh}x{sw} does not have the image's aspect ({h}x{w})")

@@ -1,0 +1,109 @@
+"""An image classifier adapter: preprocessing, labels, and the network split into named stages.
+
+Explainers never touch the network directly. `forward_from` runs the stages up to a chosen layer
+without gradients, hands back that layer's output as a fresh leaf tensor, and runs the rest with
+gradients: Grad-CAM then differentiates against a tensor the explainer owns, so nothing is ever
+attached to (or written into) the shared, frozen network.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from .info import ModelInfo
+
+Stage = tuple[str, Callable[[torch.Tensor], torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class InputPolicy:
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    short_side: int = 224  # convolutional nets take any size: keep the photo's aspect
+    long_side_max: int = 448  # bounds compute for panoramas
+    fixed_size: tuple[int, int] | None = None  # (height, width) for models that need one size
+
+
+class ImageClassifier:
+    def __init__(
+        self,
+        network: nn.Module,
+        labels: Sequence[str],
+        policy: InputPolicy,
+        info: ModelInfo,
+        stages: Sequence[Stage] = (),
+        head: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        logits_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
+        self.network = network.eval().requires_grad_(False)
+        self.labels = tuple(labels)
+        self.policy = policy
+        self.info = info
+        self._stages = list(stages)
+        self._head = head
+        self._logits_fn = logits_fn
+        # One lock per model: Streamlit sessions share this object across threads.
+        self.lock = threading.RLock()
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """Layers Grad-CAM may read, shallow to deep; empty when the architecture is not split."""
+        return tuple(name for name, _ in self._stages[1:]) if self._head else ()
+
+    @property
+    def default_layer(self) -> str | None:
+        return self.layers[-1] if self.layers else None
+
+    def input_size(self, height: int, width: int) -> tuple[int, int]:
+        p = self.policy
+        if p.fixed_size:
+            return p.fixed_size
+        scale = p.short_side / min(height, width)
+        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        return min(h, p.long_side_max), min(w, p.long_side_max)
+
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        """uint8 RGB (H, W, 3) -> normalised (1, 3, h, w) float tensor at the model's input size."""
+        h, w = self.input_size(*rgb.shape[:2])
+        shrinking = h * w < rgb.shape[0] * rgb.shape[1]
+        resized = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        x = torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None].float().div_(255)
+        mean = torch.tensor(self.policy.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.policy.std).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    def pixel_range(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised values of black and white, per channel, shaped (1, 3, 1, 1)."""
+        mean = torch.tensor(self.policy.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.policy.std).view(1, 3, 1, 1)
+        return (0 - mean) / std, (1 - mean) / std
+
+    def logits(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self._logits_fn is not None:
+            return self._logits_fn(pixels)
+        return self.forward_from(pixels, None)[0]
+
+    def forward_from(self, pixels: torch.Tensor, layer: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits, and the output of `layer` as a leaf that requires grad (None when layer is None).
+
+        Stages before the layer run without autograd, so only the part after it is differentiated.
+        """
+        if layer is not None and layer not in self.layers:
+            raise ValueError(f"unknown layer {layer!r}; choose one of {', '.join(self.layers)}")
+        x, feature = pixels, None
+        tracking = torch.is_grad_enabled() and pixels.requires_grad
+        for name, stage in self._stages:
+            with torch.set_grad_enabled(tracking or feature is not None):
+                x = stage(x)
+            if name == layer:
+                feature = x.detach().requires_grad_(True)
+                x = feature
+        with torch.set_grad_enabled(tracking or feature is not None):
+            return self._head(x), feature

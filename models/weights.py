@@ -1,0 +1,60 @@
+"""Find pretrained weights: a directory, the configured model folder, the local cache, then the Hub.
+
+The first source that can serve wins. The Hub is asked only when `hub_reachable()` said yes once
+for this process, so a closed network costs one quick probe, never a retry loop per request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from .network import hub_reachable
+
+T = TypeVar("T")
+MODEL_DIR_ENV = "XAI_MODEL_DIR"
+
+
+class WeightsUnavailable(Exception):
+    """No source could serve the weights; the message says what was tried, in plain words."""
+
+
+def configured_dir() -> Path | None:
+    value = os.environ.get(MODEL_DIR_ENV, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def local_candidates(model_id: str) -> list[tuple[Path, str]]:
+    candidates = []
+    if Path(model_id).expanduser().is_dir():
+        candidates.append((Path(model_id).expanduser(), "local directory"))
+    root = configured_dir()
+    if root and (root / model_id).is_dir():
+        candidates.append((root / model_id, f"configured model folder (${MODEL_DIR_ENV})"))
+    return candidates
+
+
+def load_pretrained(model_id: str, load: Callable[[str, bool], T]) -> tuple[T, str]:
+    """Return (what `load(path_or_id, local_files_only)` built, where it came from)."""
+    for path, source in local_candidates(model_id):
+        try:
+            return load(str(path), True), source
+        except (OSError, ValueError) as error:
+            raise WeightsUnavailable(f"the directory {path} does not hold a usable model ({first_line(error)})") from error
+    try:
+        return load(model_id, True), "local cache"
+    except (OSError, ValueError):
+        pass
+    if not hub_reachable():
+        raise WeightsUnavailable("weights are not in the local cache and the Hugging Face Hub is not reachable (offline)")
+    try:
+        return load(model_id, False), "downloaded from the Hugging Face Hub"
+    except (OSError, ValueError) as error:
+        raise WeightsUnavailable(f"could not be downloaded ({first_line(error)})") from error
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
