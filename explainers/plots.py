@@ -102,7 +102,7 @@ def heatmap_figure(explanation: ImageExplanation, opacity: float = 0.6) -> go.Fi
     figure = go.Figure(heatmap_traces(explanation, opacity))
     title = f"{method_title(explanation)} for “{escape(_short(explanation.target.label))}”"
     if explanation.convergence_delta is not None:
-        title += f"<br><sup>{completeness_text(explanation)}</sup>"
+        title += f"<br><sup>{completeness_text(explanation, short=True)}</sup>"
     _image_axes(figure, explanation.image.shape)
     figure.update_layout(title=title)
     return figure
@@ -127,9 +127,11 @@ def comparison_figure(explanations: Sequence[ImageExplanation], opacity: float =
     return figure
 
 
-def completeness_text(explanation: ImageExplanation) -> str:
+def completeness_text(explanation: ImageExplanation, short: bool = False) -> str:
     delta, difference = explanation.convergence_delta, explanation.output_difference
     share = abs(delta) / abs(difference) if difference else float("inf")
+    if short:
+        return f"completeness gap {delta:+.3g} ({share:.1%} of f(x) − f(baseline) = {difference:.3g})"
     return (
         f"sum of attributions − (f(x) − f(baseline)) = {delta:+.3g}, "
         f"{share:.1%} of f(x) − f(baseline) = {difference:.3g}"
@@ -146,7 +148,7 @@ def _image_axes(figure: go.Figure, shape) -> None:
     height, width = shape[:2]
     figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5], constrain="domain")
     figure.update_yaxes(showticklabels=False, range=[height - 0.5, -0.5], scaleanchor="x", constrain="domain")
-    figure.update_layout(margin=dict(l=10, r=10, t=70, b=10), height=int(120 + 600 * min(height / width, 1.4)))
+    figure.update_layout(margin=dict(l=10, r=10, t=70, b=10), height=int(90 + 440 * min(height / width, 1.4)))
 
 
 def _short(label: str, limit: int = 40) -> str:

@@ -1,0 +1,26 @@
+# `make run` sets everything up and starts the app; `make test` sets everything up and runs every test.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup browser run test bench
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Debian's Chromium for the real-browser tests (Playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+run: setup
+	$(VENV)/bin/streamlit run app.py
+
+test: setup browser
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) benchmarks/image_speed.py

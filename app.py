@@ -1,0 +1,11 @@
+"""Entry point: `streamlit run app.py`. Builds the navigation; each page is a short script."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Why did the model say that?", page_icon="🔍", layout="wide")
+
+pages = [
+    st.Page("pages/home/page.py", title="Start here", icon=":material/home:", default=True),
+    st.Page("pages/image/page.py", title="Images (ResNet)", icon=":material/image:", url_path="image"),
+]
+st.navigation(pages).run()

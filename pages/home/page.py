@@ -1,0 +1,17 @@
+"""Landing page: what the app does and where to start."""
+
+import streamlit as st
+
+st.title("See why a model predicts what it predicts")
+st.markdown(
+    """
+This app runs real pretrained models in your browser session and shows **why** they answer as they do.
+
+- **Images**: an ImageNet classifier (ResNet-50, or the bundled EfficientNet-Lite0 when offline) with
+  Grad-CAM, Grad-CAM++, Layer-CAM, Integrated Gradients and SmoothGrad, side by side, with downloads.
+
+Every figure is interactive: hover for the raw values, zoom, and download it as a self-contained HTML
+file. Uploaded photos stay in the server's memory and are never written to disk.
+"""
+)
+st.page_link("pages/image/page.py", label="Explain an image", icon=":material/image:")

@@ -1,0 +1,40 @@
+"""Image classifier page: what did the network look at?"""
+
+import streamlit as st
+
+from ui import image_view
+from ui.resources import image_classifier
+from models.image_models import DEFAULT_IMAGE_MODEL
+
+st.title("Why did the image model say that?")
+st.write(
+    "Pick a sample or upload a photo, choose methods and press **Explain**. "
+    "The heatmaps show which pixels pushed the model towards the class."
+)
+
+with st.sidebar:
+    model_name = st.text_input(
+        "Image model",
+        value=DEFAULT_IMAGE_MODEL,
+        key="image_model",
+        help="resnet-50, efficientnet-lite0 (bundled), any Hugging Face image classifier id, or a local directory.",
+    )
+classifier = image_classifier(model_name.strip() or DEFAULT_IMAGE_MODEL)
+image_view.show_model_status(classifier)
+
+image = image_view.choose_image()
+decoded = image_view.decode(image) if image else None
+if decoded is not None:
+    st.image(decoded.rgb, caption=f"{image.name} · {decoded.original_size[0]} x {decoded.original_size[1]}", width=240)
+    request = image_view.request_form(classifier)
+    if request is not None:
+        report = image_view.run(classifier, image, decoded, request)
+        if report is not None:
+            st.session_state["image_result"] = (image.key, image.name, report)
+
+result = st.session_state.get("image_result")
+if result:
+    key, name, report = result
+    if image is None or key != image.key or report.model.name != classifier.info.name:
+        st.caption(f"Showing the last result, for **{name}**. Press Explain to explain the current choice.")
+    image_view.show_report(report, name)

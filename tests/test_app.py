@@ -1,0 +1,113 @@
+"""The pages through Streamlit's headless AppTest: widgets, the Explain flow, redraws, errors."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import models.network
+import ui.image_view
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+IMAGE_PAGE = "pages/image/page.py"
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(models.network, "_verdict", None)
+
+
+def image_app() -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    app.switch_page(IMAGE_PAGE).run()
+    assert not app.exception
+    return app
+
+
+def plotly_charts(app):
+    return app.get("plotly_chart")
+
+
+def test_home_page_links_to_the_image_page():
+    app = AppTest.from_file(APP, default_timeout=60).run()
+    assert not app.exception
+    assert "why a model predicts" in app.title[0].value
+
+
+def test_image_page_says_which_model_answered_and_why():
+    app = image_app()
+    text = " ".join(c.value for c in app.caption) + " ".join(w.value for w in app.warning)
+    assert "EfficientNet-Lite0" in text
+    assert "offline" in text and "microsoft/resnet-50" in text
+
+
+def test_explain_shows_predictions_and_one_figure_per_method(monkeypatch):
+    app = image_app()
+    app.multiselect(key="image_methods").set_value(["gradcam", "gradcam++", "integrated-gradients"])
+    app.slider(key="image_ig_steps").set_value(16)
+    app.button[0].click().run()  # the form's Explain button
+    assert not app.exception
+    assert not app.error
+    charts = plotly_charts(app)
+    assert len(charts) == 4  # predictions + three heatmaps
+    markdown = " ".join(m.value for m in app.markdown)
+    assert "Egyptian cat" in markdown or "tabby" in markdown
+    assert any("Completeness check" in c.value for c in app.caption)
+
+
+def test_moving_the_opacity_slider_redraws_without_recomputing(monkeypatch):
+    calls = []
+    real = ui.image_view.explain_image
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ui.image_view, "explain_image", counting)
+    ui.image_view._explain.clear()
+    app = image_app()
+    app.multiselect(key="image_methods").set_value(["gradcam"])
+    app.button[0].click().run()
+    assert len(calls) == 1
+    app.slider(key="image_opacity").set_value(0.2).run()
+    app.radio(key="image_view").set_value("One figure per method").run()
+    assert not app.exception
+    assert len(calls) == 1
+    assert len(plotly_charts(app)) == 2
+
+
+def test_side_by_side_view_puts_methods_in_one_figure():
+    app = image_app()
+    app.multiselect(key="image_methods").set_value(["gradcam", "layercam"])
+    app.button[0].click().run()
+    app.radio(key="image_view").set_value("Side by side").run()
+    assert not app.exception
+    assert len(plotly_charts(app)) == 2  # predictions + one comparison
+
+
+def test_a_chosen_target_class_is_explained():
+    app = image_app()
+    app.multiselect(key="image_methods").set_value(["gradcam"])
+    app.selectbox(key="image_target").set_value("281 · tabby, tabby cat")
+    app.button[0].click().run()
+    assert not app.exception
+    assert any("class 281" in m.value for m in app.markdown)
+
+
+def test_an_explanation_failure_shows_a_friendly_message_and_the_page_keeps_working(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("/secret/path/in/traceback")
+
+    monkeypatch.setattr(ui.image_view, "explain_image", broken)
+    ui.image_view._explain.clear()
+    app = image_app()
+    app.multiselect(key="image_methods").set_value(["layercam"])
+    app.button[0].click().run()
+    assert not app.exception
+    assert any("Something went wrong" in e.value for e in app.error)
+    assert all("/secret/path" not in e.value for e in app.error)
+    monkeypatch.undo()
+    app.run()
+    assert not app.exception

@@ -1,0 +1,36 @@
+"""The layering rule: compute never imports Streamlit or Plotly; figures and records never import torch."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imported_roots(path: Path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_models_import_neither_streamlit_nor_plotly():
+    for path in (ROOT / "models").rglob("*.py"):
+        assert not imported_roots(path) & {"streamlit", "plotly"}, path
+
+
+def test_explainers_never_import_streamlit():
+    for path in (ROOT / "explainers").rglob("*.py"):
+        assert "streamlit" not in imported_roots(path), path
+
+
+def test_figures_and_records_need_no_torch():
+    for name in ("plots.py", "types.py", "export.py", "image_input.py", "samples.py"):
+        assert not imported_roots(ROOT / "explainers" / name) & {"torch", "captum", "models"}, name
+
+
+def test_pages_do_no_compute():
+    for path in (ROOT / "pages").rglob("*.py"):
+        assert not imported_roots(path) & {"torch", "captum", "plotly"}, path

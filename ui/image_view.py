@@ -1,0 +1,202 @@
+"""Widgets and result views for the image page. Compute comes from explainers/, figures from plots."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import partial
+
+import streamlit as st
+
+from explainers.export import attribution_csv, explanation_json, figure_html
+from explainers.image import BASELINES, ImageReport, ImageSettings, explain_image, methods_for
+from explainers.image_input import MAX_BYTES, DecodedImage, ImageInputError, decode_image
+from explainers.plots import comparison_figure, completeness_text, heatmap_figure, prediction_bars
+from explainers.samples import SAMPLES, sample_bytes
+from explainers.targets import TargetError
+from explainers.types import METHOD_NAMES
+
+from .resources import sha256
+
+log = logging.getLogger(__name__)
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
+TOP_CHOICE = "Top prediction"
+METHOD_HELP = {
+    "gradcam": "Weights each feature map of a layer by how much the class score rises with it, "
+    "then adds them up: a coarse map of the regions the class score depends on.",
+    "gradcam++": "Like Grad-CAM, but weights each location separately, so several instances of the "
+    "object all light up instead of only the strongest.",
+    "layercam": "Keeps only positive gradients, location by location: sharper maps, and useful on "
+    "earlier, higher-resolution layers.",
+    "integrated-gradients": "Walks in small steps from a baseline (black, blurred or noise) to the photo "
+    "and adds up each pixel's gradient. Red pixels raised the class score, blue lowered it, and all "
+    "values add up to the score difference between photo and baseline (the completeness check below).",
+    "smoothgrad": "Averages the pixel gradients of many noisy copies of the photo: which pixels the "
+    "score is most sensitive to, with the noise of single gradients smoothed away.",
+}
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    data: bytes
+    key: str  # sha256 of the bytes
+    name: str
+
+
+@dataclass(frozen=True)
+class Request:
+    methods: tuple[str, ...]
+    target: str | None
+    settings: ImageSettings
+
+
+def show_model_status(classifier) -> None:
+    info = classifier.info
+    st.caption(f"**Model answering:** {info.name} · weights from {info.source}")
+    if info.note:
+        st.warning(info.note, icon="ℹ️")
+
+
+def choose_image() -> ImageInput | None:
+    source = st.radio("Image", ["Sample gallery", "Upload a photo"], horizontal=True, key="image_source")
+    if source == "Sample gallery":
+        name = st.selectbox("Sample photo", list(SAMPLES), key="image_sample")
+        st.caption(SAMPLES[name][1] + " Public-domain photo shipped with scikit-image or matplotlib.")
+        data = sample_bytes(name)
+        return ImageInput(data, sha256(data), name)
+    upload = st.file_uploader(
+        "Upload a photo (JPEG, PNG, WebP, BMP or GIF)",
+        type=UPLOAD_TYPES,
+        key="image_upload",
+        help=f"Up to {MAX_BYTES // 2**20} MB. The photo stays in the server's memory and is never saved.",
+    )
+    if upload is None:
+        return None
+    data = upload.getvalue()
+    return ImageInput(data, sha256(data), upload.name)
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def _decode(key: str, _data: bytes) -> DecodedImage | str:
+    try:
+        return decode_image(_data)
+    except ImageInputError as error:
+        return str(error)
+
+
+def decode(image: ImageInput) -> DecodedImage | None:
+    """The decoded photo, or None after showing the user why it cannot be used."""
+    decoded = _decode(image.key, image.data)
+    if isinstance(decoded, str):
+        st.error(f"**{image.name}**: {decoded}")
+        return None
+    for note in decoded.notes:
+        st.info(note)
+    return decoded
+
+
+def request_form(classifier) -> Request | None:
+    """Everything that needs the model sits in one form: nothing runs until Explain is pressed."""
+    available = methods_for(classifier)
+    defaults = [m for m in ("gradcam", "integrated-gradients") if m in available]
+    with st.form("image_request"):
+        methods = st.multiselect(
+            "Methods", available, default=defaults, format_func=METHOD_NAMES.get, key="image_methods"
+        )
+        choices = [TOP_CHOICE] + [f"{i} · {label}" for i, label in enumerate(classifier.labels)]
+        target = st.selectbox("Explain which class", choices, key="image_target", help="Type to search all classes.")
+        layer = None
+        if classifier.layers:
+            layer = st.selectbox(
+                "Layer for the Grad-CAM family",
+                list(reversed(classifier.layers)),
+                key="image_layer",
+                help="The last stage is coarse but most class-specific; earlier stages are sharper and less specific.",
+            )
+        with st.expander("Integrated Gradients settings"):
+            baseline = st.radio("Baseline", BASELINES, horizontal=True, key="image_ig_baseline")
+            rule = st.radio(
+                "Path sampling",
+                ["adaptive", "gausslegendre", "riemann_trapezoid"],
+                format_func={"adaptive": "adaptive (ours)", "gausslegendre": "Gauss-Legendre (captum's default)",
+                             "riemann_trapezoid": "uniform trapezoid"}.get,
+                horizontal=True,
+                key="image_ig_rule",
+            )
+            steps = st.slider("Steps (gradient evaluations)", 8, 256, ImageSettings.ig_steps, step=8, key="image_ig_steps")
+        with st.expander("SmoothGrad settings"):
+            samples = st.slider("Noisy samples", 4, 64, ImageSettings.smoothgrad_samples, step=4, key="image_sg_samples")
+            noise = st.slider("Noise (fraction of the pixel range)", 0.05, 0.5, ImageSettings.smoothgrad_noise, key="image_sg_noise")
+        submitted = st.form_submit_button("Explain", type="primary")
+    if not submitted:
+        return None
+    settings = ImageSettings(
+        layer=layer, ig_steps=steps, ig_baseline=baseline, ig_method=rule, smoothgrad_samples=samples, smoothgrad_noise=noise
+    )
+    return Request(tuple(methods), None if target == TOP_CHOICE else target.split(" · ", 1)[0], settings)
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def _explain(image_key: str, model_key: str, methods, target, settings_key: str, _classifier, _rgb, _settings):
+    return explain_image(_classifier, _rgb, methods, target, _settings)
+
+
+def run(classifier, image: ImageInput, decoded: DecodedImage, request: Request) -> ImageReport | None:
+    model_key = f"{classifier.info.name}|{classifier.info.source}"
+    try:
+        with st.spinner("Explaining…"):
+            return _explain(
+                image.key, model_key, request.methods, request.target, repr(request.settings),
+                classifier, decoded.rgb, request.settings,
+            )
+    except TargetError as error:
+        st.error(str(error))
+    except Exception as error:  # never show a traceback, a path or the user's data
+        log.error("image explanation failed: %s", type(error).__name__)
+        st.error("Something went wrong while explaining this image. The app still works: try another method or photo.")
+    return None
+
+
+def show_report(report: ImageReport, image_name: str) -> None:
+    target = report.target
+    left, right = st.columns([2, 3])
+    with left:
+        st.plotly_chart(prediction_bars(report.predictions, highlight=target.index), key="predictions")
+    with right:
+        st.markdown(f"**Explaining:** {target.label} (class {target.index}, probability {target.score:.1%})")
+        if not report.explanations:
+            st.info("Choose at least one method and press Explain to see where the evidence is.")
+            return
+        opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="image_opacity")
+        views = ["One figure per method"] + (["Side by side"] if len(report.explanations) > 1 else [])
+        view = st.radio("View", views, horizontal=True, key="image_view")
+        with st.expander("What do these methods do?"):
+            for explanation in report.explanations:
+                st.markdown(f"**{METHOD_NAMES[explanation.method]}**: {METHOD_HELP[explanation.method]}")
+    stem = image_name.rsplit(".", 1)[0][:40] or "image"
+    if view == "Side by side":
+        figure = comparison_figure(report.explanations, opacity)
+        st.plotly_chart(figure, key="comparison")
+        _download("Download comparison (HTML)", partial(figure_html, figure), f"{stem}-comparison.html", "text/html")
+        return
+    columns = st.columns(min(2, len(report.explanations)))
+    for number, explanation in enumerate(report.explanations):
+        with columns[number % len(columns)]:
+            figure = heatmap_figure(explanation, opacity)
+            st.plotly_chart(figure, key=f"figure-{explanation.method}")
+            if explanation.convergence_delta is not None:
+                st.caption(f"Completeness check: {completeness_text(explanation)}")
+            name = f"{stem}-{explanation.method}"
+            a, b, c = st.columns(3)
+            with a:
+                _download("Figure (HTML)", partial(figure_html, figure), f"{name}.html", "text/html", explanation.method)
+            with b:
+                _download("Values (JSON)", partial(explanation_json, explanation, image_name), f"{name}.json",
+                          "application/json", explanation.method)
+            with c:
+                _download("Values (CSV)", partial(attribution_csv, explanation), f"{name}.csv", "text/csv", explanation.method)
+
+
+def _download(label: str, make, file_name: str, mime: str, key: str = "") -> None:
+    # Files are built only when clicked, and clicking does not rerun the page.
+    st.download_button(label, make, file_name=file_name, mime=mime, on_click="ignore", key=f"dl-{key}-{file_name}")
