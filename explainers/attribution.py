@@ -92,7 +92,7 @@ def _adaptive_ig(forward: Forward, inputs, baseline, target: int, budget: int, b
         grads = torch.cat([grads, new_grads])[order]
         slopes = torch.cat([slopes, (new_grads * difference).flatten(1).sum(1)])[order]
     widths = alphas[1:] - alphas[:-1]
-    weights = torch.zeros(len(alphas))
+    weights = torch.zeros(len(alphas), dtype=grads.dtype)
     weights[1:] += widths / 2
     weights[:-1] += widths / 2
     attribution = torch.einsum("n,n...->...", weights, grads)[None] * difference

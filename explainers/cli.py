@@ -47,8 +47,7 @@ def run_image(args: argparse.Namespace) -> int:
 
     from .export import image_record
     from .image import ImageSettings, explain_image, methods_for
-    from .image_input import ImageInputError, decode_image
-    from .targets import TargetError
+    from .image_input import decode_image
 
     configure_torch()
     classifier = load_image_classifier(args.model)
@@ -72,7 +71,7 @@ def run_image(args: argparse.Namespace) -> int:
         try:
             data = Path(path).read_bytes()
             report = explain_image(classifier, decode_image(data).rgb, methods, args.target, settings)
-        except (OSError, ImageInputError, TargetError) as error:
+        except Exception as error:  # one bad input must not stop a batch audit
             failures += 1
             message = _message(path, error)
             print(f"{path}: {message}", file=sys.stderr)

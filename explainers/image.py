@@ -79,9 +79,8 @@ def explain_image(
         chosen = Prediction(index, classifier.labels[index], float(probabilities[index]))
 
         def record(method: str, scores: torch.Tensor, signed: bool, **extra) -> ImageExplanation:
-            return ImageExplanation(
-                method, chosen, image, scores.float().numpy(), signed, model, predictions, **extra
-            )
+            values = _with_aspect(scores.float().numpy(), rgb.shape[:2])
+            return ImageExplanation(method, chosen, image, values, signed, model, predictions, **extra)
 
         explanations = []
         if cams:
@@ -144,6 +143,16 @@ def _baseline(classifier: ImageClassifier, pixels: torch.Tensor, kind: str, seed
         uniform = torch.rand(pixels.shape, generator=generator)
         return black + uniform * (white - black)
     raise ValueError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
+
+
+def _with_aspect(scores: np.ndarray, image_shape) -> np.ndarray:
+    """Stretch a map from a fixed-size (e.g. square) model input back to the photo's aspect."""
+    (sh, sw), (h, w) = scores.shape, image_shape
+    if abs(sh * w - sw * h) <= max(h, w):  # already the photo's aspect, up to rounding
+        return scores
+    scale = (sh * sw / (h * w)) ** 0.5
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(scores, size, interpolation=cv2.INTER_LINEAR)
 
 
 def _display_copy(rgb: np.ndarray) -> np.ndarray:

@@ -61,6 +61,7 @@ def decode_image(data: bytes, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_
             f"The image declares {width} x {height} pixels ({width * height / 1e6:.0f} megapixels); "
             f"the limit is {max_pixels / 1e6:.0f} megapixels. Please resize it first."
         )
+    file_format = SUPPORTED_FORMATS[image.format]  # the orientation fix below returns a copy without it
     notes = []
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
@@ -79,7 +80,7 @@ def decode_image(data: bytes, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_
     rgb = _shrink(rgb)
     if min(width, height) < 16:
         notes.append(f"Very small image ({width} x {height}): it is enlarged for the model, so expect a coarse result.")
-    return DecodedImage(rgb, (width, height), SUPPORTED_FORMATS[image.format or "PNG"], tuple(notes))
+    return DecodedImage(rgb, (width, height), file_format, tuple(notes))
 
 
 def _upright(image: Image.Image, notes: list[str]) -> Image.Image:

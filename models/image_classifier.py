@@ -65,9 +65,9 @@ class ImageClassifier:
         p = self.policy
         if p.fixed_size:
             return p.fixed_size
-        scale = p.short_side / min(height, width)
-        h, w = max(1, round(height * scale)), max(1, round(width * scale))
-        return min(h, p.long_side_max), min(w, p.long_side_max)
+        # One factor for both sides keeps the aspect, also for panoramas capped by the long side.
+        scale = min(p.short_side / min(height, width), p.long_side_max / max(height, width))
+        return max(1, round(height * scale)), max(1, round(width * scale))
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         """uint8 RGB (H, W, 3) -> normalised (1, 3, h, w) float tensor at the model's input size."""

@@ -67,9 +67,13 @@ def _load_hf_classifier(source: str, local_only: bool):
     config = AutoConfig.from_pretrained(source, local_files_only=local_only)
     if not getattr(config, "id2label", None):
         raise ValueError("the config names no classes")
-    network = AutoModelForImageClassification.from_pretrained(
-        source, config=config, local_files_only=local_only, attn_implementation="eager"
+    network, loading = AutoModelForImageClassification.from_pretrained(
+        source, config=config, local_files_only=local_only, attn_implementation="eager", output_loading_info=True
     )
+    if loading.get("missing_keys"):
+        # transformers fills missing weights with random values; explaining those would mislead.
+        missing = sorted(loading["missing_keys"])
+        raise WeightsUnavailable(f"the weights do not match the config ({len(missing)} missing, e.g. {missing[0]})")
     processor = cached_file(
         source, "preprocessor_config.json", local_files_only=local_only, _raise_exceptions_for_missing_entries=False
     )

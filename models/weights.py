@@ -41,17 +41,21 @@ def load_pretrained(model_id: str, load: Callable[[str, bool], T]) -> tuple[T, s
     for path, source in local_candidates(model_id):
         try:
             return load(str(path), True), source
-        except (OSError, ValueError) as error:
+        except Exception as error:  # a user's folder can fail in many ways (bad JSON, torn safetensors...)
             raise WeightsUnavailable(f"the directory {path} does not hold a usable model ({first_line(error)})") from error
     try:
         return load(model_id, True), "local cache"
-    except (OSError, ValueError):
+    except WeightsUnavailable:
+        raise
+    except Exception:  # not cached, or a torn cache entry: a download may still serve
         pass
     if not hub_reachable():
         raise WeightsUnavailable("weights are not in the local cache and the Hugging Face Hub is not reachable (offline)")
     try:
         return load(model_id, False), "downloaded from the Hugging Face Hub"
-    except (OSError, ValueError) as error:
+    except WeightsUnavailable:
+        raise
+    except Exception as error:
         raise WeightsUnavailable(f"could not be downloaded ({first_line(error)})") from error
 
 
