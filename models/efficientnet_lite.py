@@ -76,15 +76,15 @@ class EfficientNetLite0(nn.Module):
         self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS)
         self._fc = nn.Linear(1280, num_classes)
 
-    def stages(self) -> list[tuple[str, nn.Module | callable]]:
+    def stages(self) -> list[tuple[str, nn.Module]]:
         """Named steps that map pixels to the final feature map, run in order."""
-        steps = [("stem", lambda x: F.relu6(self._bn0(self._conv_stem(x))))]
+        steps = [("stem", nn.Sequential(self._conv_stem, self._bn0, nn.ReLU6()))]
         start = 0
         for number, end in enumerate(self.stage_ends, 1):
             blocks = self._blocks[start:end]
             steps.append((f"stage {number}", nn.Sequential(*blocks)))
             start = end
-        steps.append(("head conv", lambda x: F.relu6(self._bn1(self._conv_head(x)))))
+        steps.append(("head conv", nn.Sequential(self._conv_head, self._bn1, nn.ReLU6())))
         return steps
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
