@@ -19,6 +19,7 @@ from models.image_classifier import ImageClassifier
 
 from .attribution import integrated_gradients, smoothgrad
 from .cam import CAM_VARIANTS
+from .image_input import shrink_to
 from .targets import resolve_target
 from .types import ImageExplanation, ModelSummary, Prediction
 
@@ -68,7 +69,7 @@ def explain_image(
     cams = [m for m in methods if m in CAM_VARIANTS]
     layer = (settings.layer or classifier.default_layer) if cams else None
     model = ModelSummary(**classifier.info.as_dict())
-    image = _display_copy(rgb)
+    image = shrink_to(rgb, DISPLAY_LONG_SIDE)
     with classifier.lock:
         pixels = classifier.preprocess(rgb)
         with torch.no_grad():
@@ -154,11 +155,3 @@ def _with_aspect(scores: np.ndarray, image_shape) -> np.ndarray:
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return cv2.resize(scores, size, interpolation=cv2.INTER_LINEAR)
 
-
-def _display_copy(rgb: np.ndarray) -> np.ndarray:
-    height, width = rgb.shape[:2]
-    scale = DISPLAY_LONG_SIDE / max(height, width)
-    if scale >= 1:
-        return rgb
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)

@@ -77,7 +77,7 @@ def decode_image(data: bytes, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_
         raise
     except Exception:
         raise ImageInputError("The image file is truncated or corrupt and could not be decoded.") from None
-    rgb = _shrink(rgb)
+    rgb = shrink_to(rgb, WORKING_LONG_SIDE)
     if min(width, height) < 16:
         notes.append(f"Very small image ({width} x {height}): it is enlarged for the model, so expect a coarse result.")
     return DecodedImage(rgb, (width, height), file_format, tuple(notes))
@@ -111,9 +111,10 @@ def _to_rgb(image: Image.Image, notes: list[str]) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 
 
-def _shrink(rgb: np.ndarray) -> np.ndarray:
+def shrink_to(rgb: np.ndarray, long_side: int) -> np.ndarray:
+    """The image with its long side at most `long_side`, aspect kept."""
     height, width = rgb.shape[:2]
-    scale = WORKING_LONG_SIDE / max(height, width)
+    scale = long_side / max(height, width)
     if scale >= 1:
         return rgb
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
