@@ -1,9 +1,10 @@
 """Command line: the page's explainers for scripts and batch audits.
 
     python -m explainers image PATH [PATH ...] [--model NAME] [--method ...] [--target INDEX|LABEL] [--json]
+    python -m explainers text TEXT [TEXT ...] [--model NAME] [--method ...] [--target INDEX|LABEL] [--json]
 
-The model loads once; every path is explained in turn. A bad path prints a clear message for
-that input (a JSON line with "error" under --json) and the others still run; the exit code is 1
+The model loads once; every input is explained in turn. A bad input prints a clear message for
+itself (a JSON line with "error" under --json) and the others still run; the exit code is 1
 when any input failed.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from .types import METHOD_NAMES
 
 IMAGE_METHODS = ("none", "gradcam", "gradcam++", "layercam", "integrated-gradients", "smoothgrad")
+TEXT_CLI_METHODS = ("none", "integrated-gradients", "attention", "rollout")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,11 +33,24 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--steps", type=int, default=None, help="Integrated Gradients: gradient steps")
     image.add_argument("--baseline", default=None, choices=("black", "blurred", "noise"))
     image.add_argument("--json", action="store_true", help="print one JSON object per input (JSON Lines)")
+
+    text = commands.add_parser("text", help="explain text classifications")
+    text.add_argument("texts", nargs="+", metavar="TEXT", help="texts to classify (quote each one)")
+    text.add_argument("--model", default=None, help="bert-sst2 (default), minilm (bundled, zero-shot), a Hugging Face id or a directory")
+    text.add_argument("--method", default="integrated-gradients", choices=TEXT_CLI_METHODS)
+    text.add_argument("--target", default=None, help="label index or name (default: the top prediction)")
+    text.add_argument("--label", action="append", default=None, metavar="NAME=DESCRIPTION",
+                      help="zero-shot model only: a label and the sentence describing it (repeat for each label)")
+    text.add_argument("--steps", type=int, default=None, help="Integrated Gradients: gradient step budget")
+    text.add_argument("--json", action="store_true", help="print one JSON object per input (JSON Lines)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "text":
+        return run_text(args, parser)
     return run_image(args)
 
 
@@ -45,7 +60,7 @@ def run_image(args: argparse.Namespace) -> int:
     from models.image_models import load_image_classifier
     from models.runtime import configure_torch
 
-    from .export import image_record
+    from .records import image_record
     from .image import ImageSettings, explain_image, methods_for
     from .image_input import decode_image
 
@@ -82,6 +97,67 @@ def run_image(args: argparse.Namespace) -> int:
         record = image_record(report.model, report.predictions, report.target, explanation, source=path)
         print(json.dumps(record) if args.json else _summary(record), flush=True)
     return 1 if failures else 0
+
+
+def run_text(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from models.runtime import configure_torch
+    from models.text_models import DEFAULT_DESCRIPTIONS, ZeroShotEncoder, load_text_model
+
+    from .records import text_record
+    from .text import TextSettings, explain_text
+
+    descriptions = DEFAULT_DESCRIPTIONS
+    if args.label:
+        pairs = [item.partition("=") for item in args.label]
+        if any(not name.strip() or not sep or not text.strip() for name, sep, text in pairs):
+            parser.error("--label takes NAME=DESCRIPTION, e.g. --label 'positive=This is a positive review.'")
+        descriptions = tuple((name.strip(), text.strip()) for name, _, text in pairs)
+    configure_torch()
+    model = load_text_model(args.model)
+    classifier = model.classifier(descriptions) if isinstance(model, ZeroShotEncoder) else model
+    info = classifier.info
+    print(f"model: {info.name} ({info.source})", file=sys.stderr)
+    if info.note:
+        print(f"note: {info.note}", file=sys.stderr)
+    if args.label and not isinstance(model, ZeroShotEncoder):
+        print("note: --label is ignored: this model has trained labels", file=sys.stderr)
+    methods = () if args.method == "none" else (args.method,)
+    settings = TextSettings() if args.steps is None else TextSettings(ig_steps=args.steps)
+    failures = 0
+    for number, text in enumerate(args.texts, 1):
+        name = f"text {number}"
+        try:
+            report = explain_text(classifier, text, methods, args.target, settings)
+        except Exception as error:  # one bad input must not stop a batch audit
+            failures += 1
+            print(f"{name}: {error}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"input": text, "error": str(error)}), flush=True)
+            continue
+        if report.truncation_notice:
+            print(f"{name}: {report.truncation_notice}", file=sys.stderr)
+        record = text_record(report, args.method, source=text)
+        print(json.dumps(record) if args.json else _text_summary(record), flush=True)
+    return 1 if failures else 0
+
+
+def _text_summary(record: dict) -> str:
+    shown = record["input"] if len(record["input"]) <= 70 else record["input"][:67] + "..."
+    lines = [repr(shown)]
+    lines += [f"  {p['score']:7.2%}  {p['index']:>3}  {p['label']}" for p in record["predictions"]]
+    if "words" in record:
+        ranked = sorted(record["words"], key=lambda w: -abs(w["attribution"]))[:8]
+        lines.append(f"  Integrated Gradients for {record['target']['label']!r}, strongest words:")
+        lines += [f"    {w['attribution']:+.4f}  {w['word']}" for w in ranked]
+        lines.append(
+            f"  convergence delta {record['convergence_delta']:+.4g} "
+            f"(f(x) - f(baseline) = {record['explained_output_difference']:.4g})"
+        )
+    if "attention_shape" in record:
+        lines.append(f"  attention {record['attention_shape']} (layers, heads, tokens, tokens); use --json for values")
+    if "rollout" in record:
+        lines.append(f"  rollout {len(record['rollout'])} x {len(record['rollout'])}; use --json for values")
+    return "\n".join(lines)
 
 
 def _message(path: str, error: Exception) -> str:

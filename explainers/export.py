@@ -1,6 +1,6 @@
 """Exports an auditor can keep: self-contained figure HTML, and raw values as JSON or CSV.
 
-The JSON record is the same one the command line prints, so a page download and a batch run
+The JSON is the record the command line prints (records.py), so a page download and a batch run
 can be compared line by line.
 """
 
@@ -10,43 +10,15 @@ import csv
 import io
 import json
 
-import numpy as np
 import plotly.graph_objects as go
 
-from .types import ImageExplanation, ModelSummary, Prediction
+from .records import image_record
+from .types import ImageExplanation
 
 
 def figure_html(figure: go.Figure) -> str:
     """One HTML file that opens offline: plotly.js is inlined, not fetched."""
     return figure.to_html(include_plotlyjs=True, full_html=True)
-
-
-def image_record(
-    model: ModelSummary,
-    predictions: tuple[Prediction, ...],
-    target: Prediction,
-    explanation: ImageExplanation | None,
-    source: str | None = None,
-) -> dict:
-    record = {
-        "input": source,
-        "model": {"name": model.name, "source": model.source},
-        "predictions": [p.as_dict() for p in predictions],
-        "method": explanation.method if explanation else "none",
-        "target": {"index": target.index, "label": target.label, "score": target.score},
-    }
-    if model.note:
-        record["model"]["note"] = model.note
-    if explanation is not None:
-        record["layer"] = explanation.layer
-        record["parameters"] = explanation.params
-        record["signed"] = explanation.signed
-        record["attribution_shape"] = list(explanation.scores.shape)
-        record["attribution"] = _rounded(explanation.scores)
-        if explanation.convergence_delta is not None:
-            record["convergence_delta"] = explanation.convergence_delta
-            record["explained_output_difference"] = explanation.output_difference
-    return record
 
 
 def explanation_json(explanation: ImageExplanation, source: str | None = None) -> str:
@@ -63,8 +35,3 @@ def attribution_csv(explanation: ImageExplanation) -> str:
     for row in explanation.scores:
         writer.writerow(f"{v:.6g}" for v in row)
     return buffer.getvalue()
-
-
-def _rounded(values: np.ndarray) -> list:
-    """Six significant digits: plenty for an audit, a third of the size of full floats."""
-    return [[float(f"{v:.6g}") for v in row] for row in values.tolist()]

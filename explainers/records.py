@@ -1,0 +1,76 @@
+"""Plain JSON-ready records of results: what the command line prints and the page downloads."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .text import TextReport, grouped_values, token_groups
+from .types import ImageExplanation, ModelSummary, Prediction
+
+
+def image_record(
+    model: ModelSummary,
+    predictions: tuple[Prediction, ...],
+    target: Prediction,
+    explanation: ImageExplanation | None,
+    source: str | None = None,
+) -> dict:
+    record = {
+        "input": source,
+        "model": {"name": model.name, "source": model.source},
+        "predictions": [p.as_dict() for p in predictions],
+        "method": explanation.method if explanation else "none",
+        "target": {"index": target.index, "label": target.label, "score": target.score},
+    }
+    if model.note:
+        record["model"]["note"] = model.note
+    if explanation is not None:
+        record["layer"] = explanation.layer
+        record["parameters"] = explanation.params
+        record["signed"] = explanation.signed
+        record["attribution_shape"] = list(explanation.scores.shape)
+        record["attribution"] = _rounded(explanation.scores)
+        if explanation.convergence_delta is not None:
+            record["convergence_delta"] = explanation.convergence_delta
+            record["explained_output_difference"] = explanation.output_difference
+    return record
+
+
+def text_record(report: TextReport, method: str, source: str | None = None) -> dict:
+    record = {
+        "input": source,
+        "model": report.model.as_dict(),
+        "how": report.how,
+        "predictions": [p.as_dict() for p in report.predictions],
+        "method": method,
+        "target": report.target.as_dict(),
+        "tokens": list(report.tokens),
+        "special_tokens": [i for i, s in enumerate(report.special) if s],
+        "truncation": report.truncation_notice,
+    }
+    if method == "integrated-gradients" and report.attribution is not None:
+        values = report.attribution.values
+        groups = token_groups(report, merge_words=True, hide_special=True)
+        record["attribution"] = _rounded(values)
+        record["words"] = [
+            {"word": word, "tokens": indices, "attribution": _rounded(value)}
+            for (word, indices), value in zip(groups, grouped_values(values, groups))
+        ]
+        record["parameters"] = report.attribution.params
+        record["convergence_delta"] = report.attribution.convergence_delta
+        record["explained_output_difference"] = report.attribution.output_difference
+    if method == "attention" and report.attention is not None:
+        record["attention_shape"] = list(report.attention.shape)  # layers, heads, query token, key token
+        record["attention"] = _rounded(report.attention)
+    if method == "rollout" and report.rollout is not None:
+        record["rollout"] = _rounded(report.rollout)
+    return record
+
+
+def _rounded(values) -> list | float:
+    """Six significant digits, any shape: plenty for an audit, a third of the size of full floats."""
+
+    def six(v):
+        return [six(x) for x in v] if isinstance(v, list) else float(f"{v:.6g}")
+
+    return six(np.asarray(values).tolist())

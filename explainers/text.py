@@ -1,0 +1,180 @@
+"""Explain a text classifier's decision: predictions, token attributions, attention and rollout.
+
+All model work for one request happens under the model's lock: one forward pass with attention
+(predictions, every attention map, rollout), then Integrated Gradients on the word embeddings when
+asked for. The result is a plain record; the views pick layers, heads and words from it later
+without touching the model again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.text_classifier import TextClassifier
+
+from .attribution import integrated_gradients
+from .targets import resolve_target
+from .types import ModelSummary, Prediction
+
+TEXT_METHODS = ("integrated-gradients", "attention", "rollout")
+MAX_CHARACTERS = 100_000  # beyond any model's token limit; keeps tokenising cheap
+
+
+class TextInputError(ValueError):
+    """The text cannot be classified; the message says why in plain words."""
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    ig_steps: int = 64  # a budget for "adaptive"; it stops early once within tolerance
+    ig_method: str = "adaptive"
+
+
+@dataclass(frozen=True)
+class TokenAttribution:
+    values: np.ndarray  # (T,) one signed value per token; special tokens are 0 by construction
+    convergence_delta: float  # sum(values) - (f(x) - f(baseline))
+    output_difference: float  # f(x) - f(baseline) of the explained output
+    params: dict
+
+
+@dataclass(frozen=True)
+class TextReport:
+    text: str
+    model: ModelSummary
+    how: str  # how the model turns text into a label, in one sentence
+    pooling: str  # "cls" or "mean": which positions the classifier reads
+    predictions: tuple[Prediction, ...]  # every label, most probable first
+    target: Prediction
+    tokens: tuple[str, ...]
+    special: tuple[bool, ...]
+    words: tuple[int | None, ...]
+    spans: tuple[tuple[int, int], ...]
+    total_tokens: int
+    max_tokens: int
+    cut_at: int | None  # character where the text was truncated
+    attribution: TokenAttribution | None = None
+    attention: np.ndarray | None = None  # (layers, heads, T, T), rows sum to 1
+    rollout: np.ndarray | None = None  # (T, T)
+
+    @property
+    def truncation_notice(self) -> str | None:
+        if self.cut_at is None:
+            return None
+        tail = self.text[max(0, self.cut_at - 40) : self.cut_at].replace("\n", " ")
+        return (
+            f"The text needs {self.total_tokens} tokens; {self.model.name} reads at most {self.max_tokens}. "
+            f"It was cut after character {self.cut_at} of {len(self.text)}, after “…{tail}”."
+        )
+
+
+def check_text(text: str) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise TextInputError("Please type some text: it is empty.")
+    if len(text) > MAX_CHARACTERS:
+        raise TextInputError(f"The text has {len(text):,} characters; the limit is {MAX_CHARACTERS:,}.")
+    return text
+
+
+def explain_text(
+    classifier: TextClassifier,
+    text: str,
+    methods: Sequence[str] = (),
+    target: int | str | None = None,
+    settings: TextSettings = TextSettings(),
+) -> TextReport:
+    unknown = [m for m in methods if m not in TEXT_METHODS]
+    if unknown:
+        raise ValueError(f"unknown method {', '.join(unknown)}; choose from {', '.join(TEXT_METHODS)}")
+    encoding = classifier.encode(check_text(text))
+    if all(encoding.special):
+        raise TextInputError("The text holds nothing the model can read (only spaces or control characters).")
+    with classifier.lock:
+        logits, attention = classifier.attend(encoding.ids)
+        probabilities = logits[0].softmax(-1)
+        order = probabilities.argsort(descending=True).tolist()
+        predictions = tuple(Prediction(i, classifier.labels[i], float(probabilities[i])) for i in order)
+        index = resolve_target(target, classifier.labels, default=predictions[0].index)
+        chosen = Prediction(index, classifier.labels[index], float(probabilities[index]))
+        attribution = None
+        if "integrated-gradients" in methods:
+            attribution = _token_ig(classifier, encoding.ids, encoding.special, index, settings)
+    maps = attention.float().numpy()
+    return TextReport(
+        text=text,
+        model=ModelSummary(**classifier.info.as_dict()),
+        how=classifier.how,
+        pooling=classifier.pooling,
+        predictions=predictions,
+        target=chosen,
+        tokens=encoding.tokens,
+        special=encoding.special,
+        words=encoding.words,
+        spans=encoding.spans,
+        total_tokens=encoding.total_tokens,
+        max_tokens=classifier.max_tokens,
+        cut_at=encoding.cut_at,
+        attribution=attribution,
+        attention=maps if "attention" in methods else None,
+        rollout=attention_rollout(maps) if "rollout" in methods else None,
+    )
+
+
+def _token_ig(classifier: TextClassifier, ids, special, index: int, settings: TextSettings) -> TokenAttribution:
+    """IG on the word embeddings; the baseline swaps every real token for [PAD] and keeps [CLS]/[SEP]."""
+    baseline_ids = ids.clone()
+    baseline_ids[0, [i for i, s in enumerate(special) if not s]] = classifier.pad_id()
+    result = integrated_gradients(
+        classifier.logits_from,
+        classifier.word_embeddings(ids),
+        classifier.word_embeddings(baseline_ids),
+        index,
+        settings.ig_steps,
+        settings.ig_method,
+    )
+    params = {"ig_steps": settings.ig_steps, "ig_method": settings.ig_method, "gradient_steps": result.gradient_steps,
+              "baseline": "[PAD] for every token but [CLS] and [SEP]"}
+    values = result.attribution[0].sum(-1).float().numpy()
+    return TokenAttribution(values, result.convergence_delta, result.output_difference, params)
+
+
+def attention_rollout(attention: np.ndarray) -> np.ndarray:
+    """Abnar & Zuidema 2020: average the heads, add the residual path (0.5 A + 0.5 I), renormalise
+    the rows, and multiply the layers: how much each position draws on each input token."""
+    size = attention.shape[-1]
+    rollout = np.eye(size, dtype=np.float64)
+    for layer in attention.astype(np.float64):
+        mixed = 0.5 * layer.mean(0) + 0.5 * np.eye(size)
+        mixed /= mixed.sum(-1, keepdims=True)
+        rollout = mixed @ rollout
+    return rollout.astype(np.float32)
+
+
+def token_groups(report: TextReport, merge_words: bool, hide_special: bool) -> list[tuple[str, list[int]]]:
+    """Display units: (label, token indices). Word pieces merge into the text's own word when asked."""
+    groups: list[tuple[str, list[int]]] = []
+    for i, (token, special, word) in enumerate(zip(report.tokens, report.special, report.words)):
+        if special:
+            if not hide_special:
+                groups.append((token, [i]))
+            continue
+        if merge_words and groups and word is not None and report.words[groups[-1][1][-1]] == word:
+            groups[-1][1].append(i)
+            continue
+        groups.append((token, [i]))
+    if merge_words:
+        groups = [(_text_of(report, idx) if not report.special[idx[0]] else label, idx) for label, idx in groups]
+    return groups
+
+
+def _text_of(report: TextReport, indices: list[int]) -> str:
+    start, end = report.spans[indices[0]][0], report.spans[indices[-1]][1]
+    return report.text[start:end] or report.tokens[indices[0]]
+
+
+def grouped_values(values: np.ndarray, groups: list[tuple[str, list[int]]]) -> np.ndarray:
+    """Sum per group: a word's attribution is the sum of its pieces, so completeness still holds."""
+    return np.array([values[idx].sum() for _, idx in groups], dtype=np.float64)

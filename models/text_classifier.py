@@ -1,0 +1,108 @@
+"""A text classifier adapter: tokenising, labels, and logits from word embeddings.
+
+Explainers never touch the network directly. Integrated Gradients differentiates `logits_from`
+with respect to word embeddings the explainer owns; attention comes back from one forward pass.
+The network stays frozen and carries no hooks, so one object serves every session.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .info import ModelInfo
+
+# (network output, attention mask) -> logits (batch, classes)
+Head = Callable[[object, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """One text as the model reads it."""
+
+    ids: torch.Tensor  # (1, T) token ids, [CLS] ... [SEP]
+    tokens: tuple[str, ...]  # word pieces as the tokenizer spells them
+    special: tuple[bool, ...]  # [CLS], [SEP] and the like
+    words: tuple[int | None, ...]  # which word of the text each token belongs to
+    spans: tuple[tuple[int, int], ...]  # character span of each token in the text
+    total_tokens: int  # tokens the whole text needs, before truncation
+    cut_at: int | None  # character where truncation cut the text, None when it fits
+
+
+class TextClassifier:
+    def __init__(
+        self,
+        network: nn.Module,
+        tokenizer,
+        labels: Sequence[str],
+        info: ModelInfo,
+        head: Head,
+        pooling: str,
+        how: str,
+        lock: threading.RLock | None = None,
+    ):
+        self.network = network.eval().requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.labels = tuple(labels)
+        self.info = info
+        self._head = head
+        self.pooling = pooling  # "cls" or "mean": which token positions the classifier reads
+        self.how = how  # one sentence for the page: how this model turns text into a label
+        config = network.config
+        limit = min(getattr(tokenizer, "model_max_length", 512) or 512, config.max_position_embeddings)
+        self.max_tokens = int(limit)
+        self.layers = int(config.num_hidden_layers)
+        self.heads = int(config.num_attention_heads)
+        # One lock per network: Streamlit sessions share it across threads.
+        self.lock = lock or threading.RLock()
+
+    def encode(self, text: str) -> Encoding:
+        # split_special_tokens: a user typing "[CLS]" means the characters, not the control token.
+        kwargs = dict(split_special_tokens=True, return_offsets_mapping=True)
+        full = self.tokenizer(text, add_special_tokens=False, **kwargs)
+        batch = self.tokenizer(text, truncation=True, max_length=self.max_tokens, return_tensors="pt", **kwargs)
+        ids = batch["input_ids"]
+        special = tuple(bool(s) for s in self.tokenizer.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True))
+        spans = tuple((int(a), int(b)) for a, b in batch["offset_mapping"][0].tolist())
+        kept = sum(not s for s in special)
+        total = len(full["input_ids"])
+        cut_at = None
+        if kept < total:
+            cut_at = max(end for (start, end), s in zip(spans, special) if not s)
+        return Encoding(
+            ids=ids,
+            tokens=tuple(self.tokenizer.convert_ids_to_tokens(ids[0].tolist())),
+            special=special,
+            words=tuple(batch.word_ids(0)),
+            spans=spans,
+            total_tokens=total + (len(special) - kept),
+            cut_at=cut_at,
+        )
+
+    def word_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.network.get_input_embeddings()(ids).detach()
+
+    def pad_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad if pad is not None else 0)
+
+    def logits_from(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Logits for word embeddings (batch, T, D) of one text; position and type embeddings are added inside."""
+        mask = torch.ones(embeddings.shape[:2], dtype=torch.long)
+        output = self.network(inputs_embeds=embeddings, attention_mask=mask)
+        return self._head(output, mask)
+
+    def logits(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.logits_from(self.word_embeddings(ids))
+
+    def attend(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and every attention map, (layers, heads, T, T), from one forward pass."""
+        mask = torch.ones_like(ids)
+        with torch.no_grad():
+            output = self.network(input_ids=ids, attention_mask=mask, output_attentions=True)
+            return self._head(output, mask), torch.stack([a[0] for a in output.attentions])
