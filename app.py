@@ -7,5 +7,6 @@ st.set_page_config(page_title="Why did the model say that?", page_icon="🔍", l
 pages = [
     st.Page("pages/home/page.py", title="Start here", icon=":material/home:", default=True),
     st.Page("pages/image/page.py", title="Images (ResNet)", icon=":material/image:", url_path="image"),
+    st.Page("pages/text/page.py", title="Text (BERT)", icon=":material/text_fields:", url_path="text"),
 ]
 st.navigation(pages).run()

@@ -13,6 +13,7 @@ import json
 import plotly.graph_objects as go
 
 from .records import image_record
+from .text import TextReport, token_groups
 from .types import ImageExplanation
 
 
@@ -34,4 +35,17 @@ def attribution_csv(explanation: ImageExplanation) -> str:
     writer = csv.writer(buffer)
     for row in explanation.scores:
         writer.writerow(f"{v:.6g}" for v in row)
+    return buffer.getvalue()
+
+
+def text_attribution_csv(report: TextReport) -> str:
+    """One row per token: position, token, the word it belongs to, attribution; context on top."""
+    buffer = io.StringIO()
+    buffer.write(f"# model: {report.model.name}\n# method: integrated-gradients\n")
+    buffer.write(f"# target: {report.target.index} {report.target.label}\n")
+    word_of = {i: word for word, indices in token_groups(report, True, False) for i in indices}
+    writer = csv.writer(buffer)
+    writer.writerow(["position", "token", "word", "attribution"])
+    for i, (token, value) in enumerate(zip(report.tokens, report.attribution.values)):
+        writer.writerow([i, token, word_of.get(i, token), f"{value:.6g}"])
     return buffer.getvalue()

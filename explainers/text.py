@@ -153,6 +153,11 @@ def attention_rollout(attention: np.ndarray) -> np.ndarray:
     return rollout.astype(np.float32)
 
 
+def classifier_view(report: TextReport) -> np.ndarray:
+    """The rollout row(s) the classifier reads: [CLS] for a CLS head, the mean of all rows for mean pooling."""
+    return report.rollout[0] if report.pooling == "cls" else report.rollout.mean(0)
+
+
 def token_groups(report: TextReport, merge_words: bool, hide_special: bool) -> list[tuple[str, list[int]]]:
     """Display units: (label, token indices). Word pieces merge into the text's own word when asked."""
     groups: list[tuple[str, list[int]]] = []

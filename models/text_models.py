@@ -32,6 +32,11 @@ SIMILARITY_SCALE = 20.0
 class ZeroShotEncoder:
     """The bundled sentence encoder; `classifier(descriptions)` makes a classifier for any labels."""
 
+    how = (
+        "Zero-shot: the text's average MiniLM embedding is compared with the embedding of each label's "
+        "description; the most similar description wins (cosine similarity x 20, then softmax)."
+    )
+
     def __init__(self, network, tokenizer, note: str = ""):
         self.network = network.eval().requires_grad_(False)
         self.tokenizer = tokenizer
@@ -51,11 +56,7 @@ class ZeroShotEncoder:
             embedding = F.normalize(mean_pool(output.last_hidden_state, mask), dim=-1)
             return SIMILARITY_SCALE * embedding @ anchors.T
 
-        how = (
-            "Zero-shot: the text's average MiniLM embedding is compared with the embedding of each label's "
-            "description; the most similar description wins (cosine similarity x 20, then softmax)."
-        )
-        return TextClassifier(self.network, self.tokenizer, labels, self.info, head, "mean", how, lock=self.lock)
+        return TextClassifier(self.network, self.tokenizer, labels, self.info, head, "mean", self.how, lock=self.lock)
 
 
 def mean_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

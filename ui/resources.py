@@ -8,12 +8,20 @@ import streamlit as st
 
 from models.image_models import DEFAULT_IMAGE_MODEL, load_image_classifier
 from models.runtime import configure_torch
+from models.text_models import DEFAULT_TEXT_MODEL, load_text_model
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model (once per server)…")
 def image_classifier(name: str):
     configure_torch()
     return load_image_classifier(name or DEFAULT_IMAGE_MODEL)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model (once per server)…")
+def text_model(name: str):
+    """A TextClassifier, or the bundled zero-shot encoder (its classifiers are cached on it per label set)."""
+    configure_torch()
+    return load_text_model(name or DEFAULT_TEXT_MODEL)
 
 
 def sha256(data: bytes) -> str:

@@ -9,9 +9,13 @@ This app runs real pretrained models in your browser session and shows **why** t
 
 - **Images**: an ImageNet classifier (ResNet-50, or the bundled EfficientNet-Lite0 when offline) with
   Grad-CAM, Grad-CAM++, Layer-CAM, Integrated Gradients and SmoothGrad, side by side, with downloads.
+- **Text**: a BERT sentiment classifier (or the bundled MiniLM as a zero-shot classifier when offline)
+  with token attributions (Integrated Gradients), attention maps for every layer and head, and attention
+  rollout; compare two sentences to see what one changed word moves.
 
 Every figure is interactive: hover for the raw values, zoom, and download it as a self-contained HTML
-file. Uploaded photos stay in the server's memory and are never written to disk.
+file. Uploaded photos and typed text stay in the server's memory and are never written to disk.
 """
 )
 st.page_link("pages/image/page.py", label="Explain an image", icon=":material/image:")
+st.page_link("pages/text/page.py", label="Explain a sentence", icon=":material/text_fields:")

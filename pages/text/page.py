@@ -1,0 +1,37 @@
+"""Text classifier page: which words drove the label, and where the model attends."""
+
+import streamlit as st
+
+from models.text_models import DEFAULT_TEXT_MODEL
+from ui import text_view
+from ui.resources import text_model
+
+st.title("Why did the text model say that?")
+st.write(
+    "Pick an example or type a sentence, choose views and press **Explain**. Token attributions show which "
+    "words raised or lowered a label's score; attention shows where each token looks, layer by layer."
+)
+
+with st.sidebar:
+    model_name = st.text_input(
+        "Text model",
+        value=DEFAULT_TEXT_MODEL,
+        key="text_model",
+        help="bert-sst2, minilm (bundled, zero-shot), any Hugging Face sequence classifier id, or a local directory.",
+    )
+model = text_model(model_name.strip() or DEFAULT_TEXT_MODEL)
+text_view.show_model_status(model)
+classifier = model.classifier(text_view.label_descriptions()) if text_view.is_zero_shot(model) else model
+
+request = text_view.request_form(classifier)
+if request is not None:
+    result = text_view.run(classifier, request)
+    if result is not None:
+        st.session_state["text_result"] = result
+
+stored = st.session_state.get("text_result")
+if stored:
+    first, second = stored
+    if first.model.name != classifier.info.name or first.text != st.session_state.get("text_input"):
+        st.caption("Showing the last result. Press Explain to explain the current text.")
+    text_view.show_report(first, second)
