@@ -70,6 +70,13 @@ def _path_gradients(forward: Forward, inputs, baseline, target: int, alphas: lis
     return outputs.detach(), gradients
 
 
+def _enough(largest: torch.Tensor, excess: torch.Tensor) -> int:
+    """How many of the largest interval errors to halve: just enough to remove the excess, counting
+    on halving to cut an interval's trapezoid error about fourfold. Fewer points, less waste."""
+    removed = torch.cumsum(largest * 0.75, 0)
+    return int((removed < excess).sum()) + 1
+
+
 def _adaptive_ig(forward: Forward, inputs, baseline, target: int, budget: int, batch_size: int) -> IGResult:
     budget = max(budget, ADAPTIVE_START + 1)
     difference = inputs - baseline
@@ -81,9 +88,11 @@ def _adaptive_ig(forward: Forward, inputs, baseline, target: int, budget: int, b
         widths = alphas[1:] - alphas[:-1]
         errors = widths / 2 * (slopes[1:] + slopes[:-1]) - (values[1:] - values[:-1])
         room = budget - len(alphas)
-        if room <= 0 or errors.abs().sum() <= ADAPTIVE_TOLERANCE * total.abs():
+        allowed = ADAPTIVE_TOLERANCE * total.abs()
+        if room <= 0 or errors.abs().sum() <= allowed:
             break
         worst = errors.abs().topk(min(batch_size, room, len(errors))).indices
+        worst = worst[: _enough(errors.abs()[worst], errors.abs().sum() - allowed)]
         new = (alphas[worst] + alphas[worst + 1]) / 2
         new_values, new_grads = _path_gradients(forward, inputs, baseline, target, new.tolist())
         order = torch.cat([alphas, new]).argsort()
