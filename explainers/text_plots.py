@@ -17,8 +17,8 @@ from .plots import SIGNED_SCALE, escape
 
 ATTENTION_SCALE = "Blues"
 OVERVIEW_CELL = 32  # thumbnails of long texts are averaged down to this many tokens a side
-ROW_CHARACTERS = 64  # wrap the coloured text at about this many characters a line
-CELL_CHARACTERS = 14  # longer tokens are shortened in the cell (the hover keeps them whole)
+ROW_CHARACTERS = 48  # wrap the coloured text at about this many characters a line
+CELL_CHARACTERS = 12  # longer tokens are shortened in the cell (the hover keeps them whole)
 
 
 def _symmetric_limit(*arrays: np.ndarray) -> float:

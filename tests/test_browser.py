@@ -100,3 +100,26 @@ def test_uploaded_photo_explained_and_bad_upload_rejected(page, tmp_path):
     expect(page.get_by_text("not an image we can read")).to_be_visible(timeout=30_000)
     assert "Traceback" not in page.content()
     page.screenshot(path=ARTIFACTS / "image-page-bad-upload.png", full_page=True)
+
+
+def test_typed_sentence_explained_and_overview_click_opens_a_head(page):
+    page.get_by_role("link", name="Text (BERT)").first.click()
+    box = page.get_by_label("Text", exact=True)
+    expect(box).to_be_visible(timeout=90_000)
+    box.fill("The soup was cold but the <b>dessert</b> was wonderful.")
+    press_explain(page)
+    expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=120_000)
+    # predictions, coloured text, bars, attention detail, overview, rollout focus, rollout matrix
+    expect(page.locator(".js-plotly-plot")).to_have_count(7, timeout=60_000)
+    assert "<b>dessert</b>" not in page.locator(".js-plotly-plot").nth(1).inner_html()  # escaped, not rendered
+    page.screenshot(path=ARTIFACTS / "text-page-attributions.png", full_page=True)
+
+    page.get_by_role("tab", name="Attention maps").click()
+    overview = page.get_by_test_id("stPlotlyChart").nth(4)
+    overview.scroll_into_view_if_needed()
+    # one marker per tile, layer by layer (MiniLM has 12 heads): marker 12 is layer 2, head 1
+    tile = overview.locator(".scatterlayer .point").nth(12).bounding_box()
+    page.mouse.move(tile["x"] + tile["width"] / 2, tile["y"] + tile["height"] / 2)
+    page.mouse.click(tile["x"] + tile["width"] / 2, tile["y"] + tile["height"] / 2)
+    expect(page.get_by_text("Layer 2, head 1: who attends to whom")).to_be_visible(timeout=30_000)
+    page.screenshot(path=ARTIFACTS / "text-page-attention.png", full_page=True)

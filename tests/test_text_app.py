@@ -1,0 +1,118 @@
+"""The text page through Streamlit's headless AppTest: model status, Explain, views, redraws, errors."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import models.network
+import ui.text_view
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TEXT_PAGE = "pages/text/page.py"
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(models.network, "_verdict", None)
+
+
+def text_app() -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    app.switch_page(TEXT_PAGE).run()
+    assert not app.exception
+    return app
+
+
+def explain(app: AppTest, text: str, methods=("integrated-gradients", "attention", "rollout"), compare: str = "") -> AppTest:
+    app.text_area(key="text_input").set_value(text)
+    app.text_area(key="text_compare").set_value(compare)
+    app.multiselect(key="text_methods").set_value(list(methods))
+    app.button[0].click().run()  # the form's Explain button
+    assert not app.exception
+    return app
+
+
+def captions(app) -> str:
+    return " ".join(c.value for c in app.caption)
+
+
+def test_text_page_says_which_model_answered_how_and_why():
+    app = text_app()
+    text = captions(app) + " ".join(w.value for w in app.warning)
+    assert "MiniLM" in text and "zero-shot" in text.lower()
+    assert "gchhablani/bert-base-cased-finetuned-sst2" in text and "offline" in text
+    assert "description" in text  # how it classifies
+
+
+def test_explain_shows_predictions_attributions_attention_and_rollout():
+    app = explain(text_app(), "The movie was wonderful.")
+    assert not app.error
+    markdown = " ".join(m.value for m in app.markdown)
+    assert "**Explaining:** positive" in markdown
+    assert "Completeness check" in captions(app)
+    # predictions, coloured text, bars, attention detail, overview, rollout focus, rollout matrix
+    assert len(app.get("plotly_chart")) == 7
+    assert [t.label for t in app.tabs] == [
+        "Token attributions (Integrated Gradients)", "Attention maps", "Attention rollout"
+    ]
+
+
+def test_changing_layer_head_and_word_merging_redraws_without_recomputing(monkeypatch):
+    calls = []
+    real = ui.text_view.explain_text
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ui.text_view, "explain_text", counting)
+    ui.text_view._explain.clear()
+    app = explain(text_app(), "An unbelievably charming film.")
+    assert len(calls) == 1
+    app.selectbox(key="text_layer").set_value(2).run()
+    app.selectbox(key="text_head").set_value("head 3").run()
+    app.toggle(key="text_merge").set_value(False).run()
+    assert not app.exception
+    assert len(calls) == 1
+    assert any("Layer 2, head 3" in str(chart.proto.spec) for chart in app.get("plotly_chart"))
+
+
+def test_comparing_two_sentences_adds_a_comparison_view():
+    app = explain(text_app(), "The food was great.", methods=("integrated-gradients",), compare="The food was awful.")
+    assert not app.error
+    assert "Compare the two texts" in [t.label for t in app.tabs]
+    assert any("Second text" in m.value for m in app.markdown)
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t  "])
+def test_empty_text_gets_a_clear_message_and_the_page_keeps_working(text):
+    app = explain(text_app(), text)
+    assert any("empty" in e.value for e in app.error)
+    app = explain(app, "Lovely.")
+    assert not app.error
+    assert "Completeness check" in captions(app)
+
+
+def test_long_text_is_truncated_with_a_visible_notice():
+    app = explain(text_app(), "great " * 2000, methods=("attention",))
+    notices = [w.value for w in app.warning if "cut after character" in w.value]
+    assert notices and "512" in notices[0]
+
+
+def test_target_picker_lists_the_zero_shot_labels():
+    app = text_app()
+    assert [o for o in app.selectbox(key="text_target").options] == ["Top prediction", "negative", "positive"]
+
+
+def test_an_explanation_failure_shows_a_friendly_message(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("/secret/path/in/traceback")
+
+    monkeypatch.setattr(ui.text_view, "explain_text", broken)
+    ui.text_view._explain.clear()
+    app = explain(text_app(), "Something different.")
+    assert any("Something went wrong" in e.value for e in app.error)
+    assert all("/secret/path" not in e.value for e in app.error)
