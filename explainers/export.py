@@ -13,7 +13,7 @@ import json
 import plotly.graph_objects as go
 
 from .records import image_record
-from .text import TextReport, token_groups
+from .text_types import TextReport, token_groups
 from .types import ImageExplanation
 
 

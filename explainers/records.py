@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .text import TextReport, grouped_values, token_groups
+from .text_types import TextReport, grouped_values, token_groups
 from .types import ImageExplanation, ModelSummary, Prediction
 
 

@@ -17,6 +17,7 @@ from models.text_classifier import TextClassifier
 
 from .attribution import integrated_gradients
 from .targets import resolve_target
+from .text_types import TextReport, TokenAttribution
 from .types import ModelSummary, Prediction
 
 TEXT_METHODS = ("integrated-gradients", "attention", "rollout")
@@ -31,44 +32,6 @@ class TextInputError(ValueError):
 class TextSettings:
     ig_steps: int = 64  # a budget for "adaptive"; it stops early once within tolerance
     ig_method: str = "adaptive"
-
-
-@dataclass(frozen=True)
-class TokenAttribution:
-    values: np.ndarray  # (T,) one signed value per token; special tokens are 0 by construction
-    convergence_delta: float  # sum(values) - (f(x) - f(baseline))
-    output_difference: float  # f(x) - f(baseline) of the explained output
-    params: dict
-
-
-@dataclass(frozen=True)
-class TextReport:
-    text: str
-    model: ModelSummary
-    how: str  # how the model turns text into a label, in one sentence
-    pooling: str  # "cls" or "mean": which positions the classifier reads
-    predictions: tuple[Prediction, ...]  # every label, most probable first
-    target: Prediction
-    tokens: tuple[str, ...]
-    special: tuple[bool, ...]
-    words: tuple[int | None, ...]
-    spans: tuple[tuple[int, int], ...]
-    total_tokens: int
-    max_tokens: int
-    cut_at: int | None  # character where the text was truncated
-    attribution: TokenAttribution | None = None
-    attention: np.ndarray | None = None  # (layers, heads, T, T), rows sum to 1
-    rollout: np.ndarray | None = None  # (T, T)
-
-    @property
-    def truncation_notice(self) -> str | None:
-        if self.cut_at is None:
-            return None
-        tail = self.text[max(0, self.cut_at - 40) : self.cut_at].replace("\n", " ")
-        return (
-            f"The text needs {self.total_tokens} tokens; {self.model.name} reads at most {self.max_tokens}. "
-            f"It was cut after character {self.cut_at} of {len(self.text)}, after “…{tail}”."
-        )
 
 
 def check_text(text: str) -> str:
@@ -151,35 +114,3 @@ def attention_rollout(attention: np.ndarray) -> np.ndarray:
         mixed /= mixed.sum(-1, keepdims=True)
         rollout = mixed @ rollout
     return rollout.astype(np.float32)
-
-
-def classifier_view(report: TextReport) -> np.ndarray:
-    """The rollout row(s) the classifier reads: [CLS] for a CLS head, the mean of all rows for mean pooling."""
-    return report.rollout[0] if report.pooling == "cls" else report.rollout.mean(0)
-
-
-def token_groups(report: TextReport, merge_words: bool, hide_special: bool) -> list[tuple[str, list[int]]]:
-    """Display units: (label, token indices). Word pieces merge into the text's own word when asked."""
-    groups: list[tuple[str, list[int]]] = []
-    for i, (token, special, word) in enumerate(zip(report.tokens, report.special, report.words)):
-        if special:
-            if not hide_special:
-                groups.append((token, [i]))
-            continue
-        if merge_words and groups and word is not None and report.words[groups[-1][1][-1]] == word:
-            groups[-1][1].append(i)
-            continue
-        groups.append((token, [i]))
-    if merge_words:
-        groups = [(_text_of(report, idx) if not report.special[idx[0]] else label, idx) for label, idx in groups]
-    return groups
-
-
-def _text_of(report: TextReport, indices: list[int]) -> str:
-    start, end = report.spans[indices[0]][0], report.spans[indices[-1]][1]
-    return report.text[start:end] or report.tokens[indices[0]]
-
-
-def grouped_values(values: np.ndarray, groups: list[tuple[str, list[int]]]) -> np.ndarray:
-    """Sum per group: a word's attribution is the sum of its pieces, so completeness still holds."""
-    return np.array([values[idx].sum() for _, idx in groups], dtype=np.float64)

@@ -27,8 +27,18 @@ def test_explainers_never_import_streamlit():
 
 
 def test_figures_and_records_need_no_torch():
-    for name in ("plots.py", "types.py", "export.py", "image_input.py", "samples.py"):
-        assert not imported_roots(ROOT / "explainers" / name) & {"torch", "captum", "models"}, name
+    names = ("plots.py", "text_plots.py", "types.py", "text_types.py", "records.py", "export.py", "image_input.py", "samples.py")
+    for name in names:
+        path = ROOT / "explainers" / name
+        local = {node.module for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom) and node.level == 1}
+        assert not imported_roots(path) & {"torch", "captum", "models"}, name
+        # and not through a sibling that computes
+        assert not local & {"image", "text", "attribution", "cam"}, name
+
+
+def test_compute_never_imports_plotly():
+    for name in ("image.py", "text.py", "attribution.py", "cam.py", "targets.py"):
+        assert "plotly" not in imported_roots(ROOT / "explainers" / name), name
 
 
 def test_pages_do_no_compute():

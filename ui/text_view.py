@@ -13,16 +13,8 @@ from explainers.export import figure_html, text_attribution_csv
 from explainers.plots import completeness_text, prediction_bars
 from explainers.records import text_record
 from explainers.targets import TargetError
-from explainers.text import (
-    TEXT_METHODS,
-    TextInputError,
-    TextReport,
-    TextSettings,
-    classifier_view,
-    explain_text,
-    grouped_values,
-    token_groups,
-)
+from explainers.text import TEXT_METHODS, TextInputError, TextSettings, explain_text
+from explainers.text_types import TextReport, classifier_view, grouped_values, token_groups
 from explainers.text_plots import (
     attention_figure,
     attention_overview,
