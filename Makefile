@@ -24,3 +24,4 @@ test: setup browser
 
 bench: setup
 	$(PY) benchmarks/image_speed.py
+	$(PY) benchmarks/text_speed.py

@@ -39,6 +39,10 @@ def check_text(text: str) -> str:
         raise TextInputError("Please type some text: it is empty.")
     if len(text) > MAX_CHARACTERS:
         raise TextInputError(f"The text has {len(text):,} characters; the limit is {MAX_CHARACTERS:,}.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates, e.g. undecodable bytes from a command line
+        raise TextInputError("The text holds characters that are not valid Unicode; please retype or re-save it.") from None
     return text
 
 

@@ -2,7 +2,9 @@
 
 Explainers never touch the network directly. Integrated Gradients differentiates `logits_from`
 with respect to word embeddings the explainer owns; attention comes back from one forward pass.
-The network stays frozen and carries no hooks, so one object serves every session.
+The network stays frozen and explanations attach nothing to it, so one object serves every
+session. (transformers 5 adds its own inert, context-gated output-capturing hooks on the first
+`output_attentions` call; a warm-up at construction makes that happen at load, not mid-request.)
 """
 
 from __future__ import annotations
@@ -57,16 +59,24 @@ class TextClassifier:
         self.max_tokens = int(limit)
         self.layers = int(config.num_hidden_layers)
         self.heads = int(config.num_attention_heads)
-        # One lock per network: Streamlit sessions share it across threads.
+        # One lock per network: Streamlit sessions share it across threads. The fast tokenizer
+        # keeps truncation settings as state, so tokenising happens under it too.
         self.lock = lock or threading.RLock()
+        with self.lock:
+            self.attend(self.encode("warm up").ids)
 
     def encode(self, text: str) -> Encoding:
         # split_special_tokens: a user typing "[CLS]" means the characters, not the control token.
         kwargs = dict(split_special_tokens=True, return_offsets_mapping=True)
-        full = self.tokenizer(text, add_special_tokens=False, **kwargs)
-        batch = self.tokenizer(text, truncation=True, max_length=self.max_tokens, return_tensors="pt", **kwargs)
+        with self.lock:
+            full = self.tokenizer(text, add_special_tokens=False, **kwargs)
+            batch = self.tokenizer(
+                text, truncation=True, max_length=self.max_tokens, return_tensors="pt",
+                return_special_tokens_mask=True, **kwargs,
+            )
         ids = batch["input_ids"]
-        special = tuple(bool(s) for s in self.tokenizer.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True))
+        # The tokenizer's own mask: [CLS] and [SEP] it added, not [UNK] (an emoji is still text).
+        special = tuple(bool(s) for s in batch["special_tokens_mask"][0].tolist())
         spans = tuple((int(a), int(b)) for a, b in batch["offset_mapping"][0].tolist())
         kept = sum(not s for s in special)
         total = len(full["input_ids"])

@@ -103,6 +103,10 @@ def _load_hf_classifier(source: str, local_only: bool):
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
     if not getattr(tokenizer, "is_fast", False):
         raise WeightsUnavailable("the model has no fast tokenizer, which token positions need")
+    if len(tokenizer) > config.vocab_size or len(tokenizer) <= len(tokenizer.all_special_ids) + 1:
+        # transformers builds an empty tokenizer when the files are missing; another model's vocabulary
+        # would index past the embeddings. Either way every explanation would be wrong.
+        raise WeightsUnavailable(f"its tokenizer ({len(tokenizer)} tokens) does not fit the model ({config.vocab_size})")
     network, loading = AutoModelForSequenceClassification.from_pretrained(
         source, config=config, local_files_only=local_only, attn_implementation="eager", output_loading_info=True
     )

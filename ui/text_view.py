@@ -130,7 +130,8 @@ def request_form(classifier) -> Request | None:
                    TextSettings(ig_steps=steps, ig_method=rule))
 
 
-@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+# Fewer entries than images: every attention map of a 512-token BERT-base text is ~150 MB.
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def _explain(text: str, model_key: str, methods, target, settings_key: str, _classifier, _settings) -> TextReport:
     return explain_text(_classifier, text, methods, target, _settings)
 
