@@ -86,20 +86,26 @@ def attribution_text_figure(labels: Sequence[str], values: np.ndarray, title: st
 
 
 def attribution_bars(labels: Sequence[str], values: np.ndarray, title: str) -> go.Figure:
-    """One bar per token or word, in reading order from the top."""
-    positions = list(range(len(labels)))
+    """One bar per token or word, in reading order from the top; red raised the score, blue lowered it."""
+    colours = ["#b2182b" if v >= 0 else "#2166ac" for v in values]
+    figure = _token_bars(labels, values, colours, "attribution %{x:+.4g}", title)
+    figure.update_xaxes(title="attribution (sums to f(x) − f(baseline))", zeroline=True, zerolinecolor="#444")
+    return figure
+
+
+def _token_bars(labels: Sequence[str], values: np.ndarray, colours, value_hover: str, title: str) -> go.Figure:
+    positions = list(range(len(labels)))  # numeric: a repeated token keeps its own bar
     figure = go.Figure(
         go.Bar(
             x=values,
             y=positions,
             orientation="h",
-            marker_color=["#b2182b" if v >= 0 else "#2166ac" for v in values],
+            marker_color=colours,
             customdata=[escape(label) for label in labels],
-            hovertemplate="%{customdata}<br>attribution %{x:+.4g}<extra></extra>",
+            hovertemplate=f"%{{customdata}}<br>{value_hover}<extra></extra>",
         )
     )
     figure.update_yaxes(tickmode="array", tickvals=positions, ticktext=[_cell(l) for l in labels], autorange="reversed")
-    figure.update_xaxes(title="attribution (sums to f(x) − f(baseline))", zeroline=True, zerolinecolor="#444")
     figure.update_layout(title=title, height=120 + 22 * len(labels), margin=dict(l=10, r=10, t=50, b=40))
     return figure
 
@@ -200,18 +206,6 @@ def overview_cell(attention_shape, x: float, y: float) -> tuple[int, int] | None
 
 def rollout_focus_figure(tokens: Sequence[str], weights: np.ndarray, title: str) -> go.Figure:
     """How much of what the classifier reads flows from each input token, after every layer."""
-    positions = list(range(len(tokens)))
-    figure = go.Figure(
-        go.Bar(
-            x=weights,
-            y=positions,
-            orientation="h",
-            marker_color="#2171b5",
-            customdata=[escape(t) for t in tokens],
-            hovertemplate="%{customdata}<br>share %{x:.3f}<extra></extra>",
-        )
-    )
-    figure.update_yaxes(tickmode="array", tickvals=positions, ticktext=[_cell(t) for t in tokens], autorange="reversed")
+    figure = _token_bars(tokens, weights, "#2171b5", "share %{x:.3f}", title)
     figure.update_xaxes(title="share of the classifier's input (rows sum to 1)", rangemode="tozero")
-    figure.update_layout(title=title, height=120 + 22 * len(tokens), margin=dict(l=10, r=10, t=50, b=40))
     return figure

@@ -50,13 +50,6 @@ class Request:
     settings: ImageSettings
 
 
-def show_model_status(classifier) -> None:
-    info = classifier.info
-    st.caption(f"**Model answering:** {info.name} · weights from {info.source}")
-    if info.note:
-        st.warning(info.note, icon="ℹ️")
-
-
 def choose_image() -> ImageInput | None:
     source = st.radio("Image", ["Sample gallery", "Upload a photo"], horizontal=True, key="image_source")
     if source == "Sample gallery":

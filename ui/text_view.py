@@ -58,14 +58,6 @@ def is_zero_shot(model) -> bool:
     return isinstance(model, ZeroShotEncoder)
 
 
-def show_model_status(classifier) -> None:
-    info = classifier.info
-    st.caption(f"**Model answering:** {info.name} · weights from {info.source}")
-    st.caption(f"**How it classifies:** {classifier.how}")
-    if info.note:
-        st.warning(info.note, icon="ℹ️")
-
-
 def label_descriptions() -> tuple[tuple[str, str], ...]:
     """The zero-shot labels, editable: a class can try its own. Falls back to the defaults when invalid."""
     with st.expander("Labels and their descriptions (zero-shot)", expanded=False):

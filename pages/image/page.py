@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui import image_view
+from ui.model_status import show_model_status
 from ui.resources import image_classifier
 from models.image_models import DEFAULT_IMAGE_MODEL
 
@@ -20,7 +21,7 @@ with st.sidebar:
         help="resnet-50, efficientnet-lite0 (bundled), any Hugging Face image classifier id, or a local directory.",
     )
 classifier = image_classifier(model_name.strip() or DEFAULT_IMAGE_MODEL)
-image_view.show_model_status(classifier)
+show_model_status(classifier.info)
 
 image = image_view.choose_image()
 decoded = image_view.decode(image) if image else None

@@ -4,6 +4,7 @@ import streamlit as st
 
 from models.text_models import DEFAULT_TEXT_MODEL
 from ui import text_view
+from ui.model_status import show_model_status
 from ui.resources import text_model
 
 st.title("Why did the text model say that?")
@@ -20,7 +21,7 @@ with st.sidebar:
         help="bert-sst2, minilm (bundled, zero-shot), any Hugging Face sequence classifier id, or a local directory.",
     )
 model = text_model(model_name.strip() or DEFAULT_TEXT_MODEL)
-text_view.show_model_status(model)
+show_model_status(model.info, model.how)
 classifier = model.classifier(text_view.label_descriptions()) if text_view.is_zero_shot(model) else model
 
 request = text_view.request_form(classifier)
