@@ -46,6 +46,7 @@ class TextClassifier:
         pooling: str,
         how: str,
         lock: threading.RLock | None = None,
+        variant: str = "",
     ):
         self.network = network.eval().requires_grad_(False)
         self.tokenizer = tokenizer
@@ -54,6 +55,8 @@ class TextClassifier:
         self._head = head
         self.pooling = pooling  # "cls" or "mean": which token positions the classifier reads
         self.how = how  # one sentence for the page: how this model turns text into a label
+        # Everything that changes a result, for caches shared by sessions (zero-shot descriptions too).
+        self.identity = f"{info.name}|{info.source}|{self.labels}|{variant}"
         config = network.config
         limit = min(getattr(tokenizer, "model_max_length", 512) or 512, config.max_position_embeddings)
         self.max_tokens = int(limit)

@@ -56,7 +56,9 @@ class ZeroShotEncoder:
             embedding = F.normalize(mean_pool(output.last_hidden_state, mask), dim=-1)
             return SIMILARITY_SCALE * embedding @ anchors.T
 
-        return TextClassifier(self.network, self.tokenizer, labels, self.info, head, "mean", self.how, lock=self.lock)
+        return TextClassifier(
+            self.network, self.tokenizer, labels, self.info, head, "mean", self.how, lock=self.lock, variant=repr(descriptions)
+        )
 
 
 def mean_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

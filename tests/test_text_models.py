@@ -312,3 +312,14 @@ def test_default_descriptions_are_the_sentiment_pair(minilm):
     assert minilm.max_tokens == 512 and minilm.layers == 6 and minilm.heads == 12
     assert minilm.info.name == BUNDLED_LABEL and minilm.info.note == ""
     json.dumps(minilm.info.as_dict())
+
+
+def test_zero_shot_label_sets_with_the_same_names_are_told_apart(minilm_encoder):
+    """Shared result caches key on `identity`: swapping two descriptions must change it, and the answer."""
+    straight = minilm_encoder.classifier((("a", "This is a positive review."), ("b", "This is a negative review.")))
+    swapped = minilm_encoder.classifier((("a", "This is a negative review."), ("b", "This is a positive review.")))
+    assert straight.labels == swapped.labels
+    assert straight.identity != swapped.identity
+    text = "The movie was wonderful."
+    assert explain_text(straight, text).predictions[0].label == "a"
+    assert explain_text(swapped, text).predictions[0].label == "b"

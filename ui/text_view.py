@@ -118,8 +118,9 @@ def request_form(classifier) -> Request | None:
         submitted = st.form_submit_button("Explain", type="primary")
     if not submitted:
         return None
-    return Request(text, compare_with.strip(), tuple(methods), None if target == TOP_CHOICE else target,
-                   TextSettings(ig_steps=steps, ig_method=rule))
+    # By index: a label the class invented may itself look like a number.
+    chosen = None if target == TOP_CHOICE else str(classifier.labels.index(target))
+    return Request(text, compare_with.strip(), tuple(methods), chosen, TextSettings(ig_steps=steps, ig_method=rule))
 
 
 # Fewer entries than images: every attention map of a 512-token BERT-base text is ~150 MB.
@@ -130,8 +131,7 @@ def _explain(text: str, model_key: str, methods, target, settings_key: str, _cla
 
 def run(classifier, request: Request) -> tuple[TextReport, TextReport | None] | None:
     """Both reports (the second when comparing), or None after telling the user what went wrong."""
-    model_key = f"{classifier.info.name}|{classifier.info.source}|{classifier.labels}|{classifier.how}"
-    explain = partial(_explain, model_key=model_key, methods=request.methods, settings_key=repr(request.settings),
+    explain = partial(_explain, model_key=classifier.identity, methods=request.methods, settings_key=repr(request.settings),
                       _classifier=classifier, _settings=request.settings)
     try:
         with st.spinner("Explaining…"):
