@@ -80,7 +80,7 @@ def explain_image(
         chosen = Prediction(index, classifier.labels[index], float(probabilities[index]))
 
         def record(method: str, scores: torch.Tensor, signed: bool, **extra) -> ImageExplanation:
-            values = _with_aspect(scores.float().numpy(), rgb.shape[:2])
+            values = stretch_to_aspect(scores.float().numpy(), rgb.shape[:2])
             return ImageExplanation(method, chosen, image, values, signed, model, predictions, **extra)
 
         explanations = []
@@ -88,7 +88,7 @@ def explain_image(
             (gradient,) = torch.autograd.grad(logits[0, index], feature)
             A, G = feature.detach()[0], gradient[0]
             for method in cams:
-                cam = _upsample(CAM_VARIANTS[method](A, G), pixels.shape[-2:])
+                cam = upsample(CAM_VARIANTS[method](A, G), pixels.shape[-2:])
                 explanations.append(record(method, cam, False, layer=layer, params={"layer": layer}))
         if "integrated-gradients" in methods:
             baseline = _baseline(classifier, pixels, settings.ig_baseline, settings.seed)
@@ -125,7 +125,7 @@ def _top(probabilities: torch.Tensor, labels: Sequence[str]) -> tuple[Prediction
     return tuple(Prediction(int(i), labels[int(i)], float(v)) for v, i in zip(values, indices))
 
 
-def _upsample(cam: torch.Tensor, size) -> torch.Tensor:
+def upsample(cam: torch.Tensor, size) -> torch.Tensor:
     return F.interpolate(cam[None, None], size=tuple(size), mode="bilinear", align_corners=False)[0, 0]
 
 
@@ -146,7 +146,7 @@ def _baseline(classifier: ImageClassifier, pixels: torch.Tensor, kind: str, seed
     raise ValueError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
 
 
-def _with_aspect(scores: np.ndarray, image_shape) -> np.ndarray:
+def stretch_to_aspect(scores: np.ndarray, image_shape) -> np.ndarray:
     """Stretch a map from a fixed-size (e.g. square) model input back to the photo's aspect."""
     (sh, sw), (h, w) = scores.shape, image_shape
     if abs(sh * w - sw * h) <= max(h, w):  # already the photo's aspect, up to rounding

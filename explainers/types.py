@@ -16,6 +16,8 @@ METHOD_NAMES = {
     "layercam": "Layer-CAM",
     "integrated-gradients": "Integrated Gradients",
     "smoothgrad": "SmoothGrad",
+    "relevancy": "Attention relevancy",
+    "text-integrated-gradients": "Word relevance (Integrated Gradients)",
 }
 
 
