@@ -2,6 +2,7 @@
 
     python -m explainers image PATH [PATH ...] [--model NAME] [--method ...] [--target INDEX|LABEL] [--json]
     python -m explainers text TEXT [TEXT ...] [--model NAME] [--method ...] [--target INDEX|LABEL] [--json]
+    python -m explainers clip IMAGE [IMAGE ...] --prompts P [P ...] [--model NAME] [--method ...] [--target N] [--json]
 
 The model loads once; every input is explained in turn. A bad input prints a clear message for
 itself (a JSON line with "error" under --json) and the others still run; the exit code is 1
@@ -19,6 +20,7 @@ from .types import METHOD_NAMES
 
 IMAGE_METHODS = ("none", "gradcam", "gradcam++", "layercam", "integrated-gradients", "smoothgrad")
 TEXT_CLI_METHODS = ("none", "integrated-gradients", "attention", "rollout")
+CLIP_CLI_METHODS = ("none", "gradcam", "relevancy", "text-integrated-gradients")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="zero-shot model only: a label and the sentence describing it (repeat for each label)")
     text.add_argument("--steps", type=int, default=None, help="Integrated Gradients: gradient step budget")
     text.add_argument("--json", action="store_true", help="print one JSON object per input (JSON Lines)")
+
+    clip = commands.add_parser("clip", help="explain how well prompts match images")
+    clip.add_argument("paths", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, BMP, GIF)")
+    clip.add_argument("--prompts", nargs="+", required=True, metavar="P", help="the prompts to score (quote each one)")
+    clip.add_argument("--template", default="", help='e.g. "a photo of a {}": each prompt fills the {}')
+    clip.add_argument("--model", default=None, help="clip (default, openai/clip-vit-base-patch32), conse (bundled), a CLIPModel id or a directory")
+    clip.add_argument("--method", default="gradcam", choices=CLIP_CLI_METHODS)
+    clip.add_argument("--target", default=None, help="prompt number, from 0 (default: the best match)")
+    clip.add_argument("--layer", default=None, help="Grad-CAM: the block whose input is read (default: the last)")
+    clip.add_argument("--json", action="store_true", help="print one JSON object per image (JSON Lines)")
     return parser
 
 
@@ -51,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "text":
         return run_text(args, parser)
+    if args.command == "clip":
+        return run_clip(args, parser)
     return run_image(args)
 
 
@@ -139,6 +153,67 @@ def run_text(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         record = text_record(report, args.method, source=text)
         print(json.dumps(record) if args.json else _text_summary(record), flush=True)
     return 1 if failures else 0
+
+
+def run_clip(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from models.image_text_models import load_image_text_model
+    from models.runtime import configure_torch
+
+    from .clip import ClipSettings, PromptError, clean_prompts, explain_image_text
+    from .image_input import decode_image
+    from .records import clip_record
+
+    try:
+        clean_prompts(args.prompts, args.template)
+    except PromptError as error:
+        parser.error(str(error))
+    configure_torch()
+    model = load_image_text_model(args.model)
+    print(f"model: {model.info.name} ({model.info.source})", file=sys.stderr)
+    if model.info.note:
+        print(f"note: {model.info.note}", file=sys.stderr)
+    methods = () if args.method == "none" else (args.method,)
+    if "relevancy" in methods and not model.has_attention:
+        print(f"error: attention relevancy needs a ViT image tower; {model.info.name} has none", file=sys.stderr)
+        return 2
+    if args.layer is not None and args.layer not in model.layers:
+        print(f"error: unknown layer {args.layer!r}; choose one of: {', '.join(model.layers)}", file=sys.stderr)
+        return 2
+    settings = ClipSettings(layer=args.layer)
+    failures, noted = 0, False
+    for path in args.paths:
+        try:
+            rgb = decode_image(Path(path).read_bytes()).rgb
+            report = explain_image_text(model, [rgb], args.prompts, methods, args.target, settings, args.template)
+        except Exception as error:  # one bad input must not stop a batch audit
+            failures += 1
+            message = _message(path, error)
+            print(f"{path}: {message}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"input": path, "error": message}), flush=True)
+            continue
+        if not noted:
+            for note in report.notes:
+                print(f"note: {note}", file=sys.stderr)
+            noted = True
+        record = clip_record(report, args.method, source=path)
+        print(json.dumps(record) if args.json else _clip_summary(record), flush=True)
+    return 1 if failures else 0
+
+
+def _clip_summary(record: dict) -> str:
+    lines = [record["input"]]
+    lines += [f"  {p['score']:7.2%}  {p['index']:>3}  {p['label']}" for p in record["predictions"]]
+    if "attribution_shape" in record:
+        lines.append(f"  {METHOD_NAMES[record['method']]} for prompt {record['target']['index']}: map {record['attribution_shape']}")
+    if "tokens" in record:
+        pairs = [f"{t}:{v:+.3f}" for t, v in zip(record["tokens"], record["attribution"])]
+        lines.append(f"  word relevance for prompt {record['target']['index']}: {' '.join(pairs)}")
+        lines.append(
+            f"  convergence delta {record['convergence_delta']:+.4g} "
+            f"(f(x) - f(baseline) = {record['explained_output_difference']:.4g})"
+        )
+    return "\n".join(lines)
 
 
 def _text_summary(record: dict) -> str:

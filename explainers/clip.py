@@ -21,6 +21,7 @@ from .attribution import integrated_gradients
 from .cam import CAM_VARIANTS
 from .image import DISPLAY_LONG_SIDE, stretch_to_aspect, upsample
 from .image_input import shrink_to
+from .clip_types import ClipReport, PromptRelevance
 from .text_types import TokenAttribution
 from .types import ImageExplanation, ModelSummary, Prediction
 
@@ -38,28 +39,6 @@ class ClipSettings:
     layer: str | None = None  # Grad-CAM: the block whose input is read; None = the last
     ig_steps: int = 64
     ig_method: str = "adaptive"
-
-
-@dataclass(frozen=True)
-class PromptRelevance:
-    prompt: int
-    tokens: tuple[str, ...]
-    special: tuple[bool, ...]
-    attribution: TokenAttribution
-
-
-@dataclass(frozen=True)
-class ClipReport:
-    model: ModelSummary
-    how: str
-    prompts: tuple[str, ...]
-    notes: tuple[str, ...]  # what was done to the prompts (duplicates dropped, truncation)
-    probabilities: np.ndarray  # (images, prompts), rows sum to 1
-    similarity: np.ndarray  # (images, prompts), cosine
-    predictions: tuple[Prediction, ...]  # the explained image, one per prompt, in prompt order
-    target: Prediction
-    maps: tuple[ImageExplanation, ...] = ()  # image methods x explained prompts
-    words: PromptRelevance | None = None
 
 
 def clean_prompts(prompts: Sequence[str], template: str = "") -> tuple[list[str], list[str]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .clip_types import ClipReport
 from .text_types import TextReport, grouped_values, token_groups
 from .types import ImageExplanation, ModelSummary, Prediction
 
@@ -64,6 +65,34 @@ def text_record(report: TextReport, method: str, source: str | None = None) -> d
         record["attention"] = _rounded(report.attention)
     if method == "rollout" and report.rollout is not None:
         record["rollout"] = _rounded(report.rollout)
+    return record
+
+
+def clip_record(report: ClipReport, method: str, source: str | None = None) -> dict:
+    """One image's match with every prompt, and the chosen method for the target prompt."""
+    record = {
+        "input": source,
+        "model": report.model.as_dict(),
+        "how": report.how,
+        "prompts": list(report.prompts),
+        "notes": list(report.notes),
+        "predictions": [p.as_dict() for p in report.predictions],
+        "method": method,
+        "target": report.target.as_dict(),
+    }
+    image_map = next((m for m in report.maps if m.method == method and m.target.index == report.target.index), None)
+    if image_map is not None:
+        record["layer"] = image_map.layer
+        record["attribution_shape"] = list(image_map.scores.shape)
+        record["attribution"] = _rounded(image_map.scores)
+    if method == "text-integrated-gradients" and report.words is not None:
+        words = report.words
+        record["tokens"] = list(words.tokens)
+        record["special_tokens"] = [i for i, s in enumerate(words.special) if s]
+        record["attribution"] = _rounded(words.attribution.values)
+        record["parameters"] = words.attribution.params
+        record["convergence_delta"] = words.attribution.convergence_delta
+        record["explained_output_difference"] = words.attribution.output_difference
     return record
 
 

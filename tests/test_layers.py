@@ -27,17 +27,18 @@ def test_explainers_never_import_streamlit():
 
 
 def test_figures_and_records_need_no_torch():
-    names = ("plots.py", "text_plots.py", "types.py", "text_types.py", "records.py", "export.py", "image_input.py", "samples.py")
+    names = ("plots.py", "text_plots.py", "types.py", "text_types.py", "clip_types.py", "records.py", "export.py",
+             "image_input.py", "samples.py")
     for name in names:
         path = ROOT / "explainers" / name
         local = {node.module for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom) and node.level == 1}
         assert not imported_roots(path) & {"torch", "captum", "models"}, name
         # and not through a sibling that computes
-        assert not local & {"image", "text", "attribution", "cam"}, name
+        assert not local & {"image", "text", "clip", "attribution", "cam"}, name
 
 
 def test_compute_never_imports_plotly():
-    for name in ("image.py", "text.py", "attribution.py", "cam.py", "targets.py"):
+    for name in ("image.py", "text.py", "clip.py", "attribution.py", "cam.py", "targets.py"):
         assert "plotly" not in imported_roots(ROOT / "explainers" / name), name
 
 
