@@ -8,5 +8,6 @@ pages = [
     st.Page("pages/home/page.py", title="Start here", icon=":material/home:", default=True),
     st.Page("pages/image/page.py", title="Images (ResNet)", icon=":material/image:", url_path="image"),
     st.Page("pages/text/page.py", title="Text (BERT)", icon=":material/text_fields:", url_path="text"),
+    st.Page("pages/clip/page.py", title="Image + text (CLIP)", icon=":material/join_inner:", url_path="clip"),
 ]
 st.navigation(pages).run()

@@ -80,7 +80,7 @@ def explain_image_text(
 ) -> ClipReport:
     """Probabilities for every image x prompt; maps and word relevance for one image.
 
-    `every_prompt` computes the image maps for all prompts (side by side) instead of the target only.
+    `every_prompt` explains every prompt (side by side, or picked later) instead of the target only.
     """
     unknown = [m for m in methods if m not in CLIP_METHODS]
     if unknown:
@@ -113,9 +113,9 @@ def explain_image_text(
             maps += _grad_cam(model, pixels[image_index], text, explained, predictions, settings, context)
         if "relevancy" in methods:
             maps += _relevancy(model, pixels[image_index], text, explained, predictions, context)
-        words = None
+        words = ()
         if "text-integrated-gradients" in methods:
-            words = _word_relevance(model, tokens, index, embeddings[image_index], settings)
+            words = tuple(_word_relevance(model, tokens, i, embeddings[image_index], settings) for i in explained)
     return ClipReport(
         summary, model.how, tuple(prompts), tuple(notes), probabilities.numpy(), similarity.numpy(),
         predictions, chosen, tuple(maps), words,

@@ -29,4 +29,4 @@ class ClipReport:
     predictions: tuple[Prediction, ...]  # the explained image, one per prompt, in prompt order
     target: Prediction
     maps: tuple[ImageExplanation, ...] = ()  # image methods x explained prompts
-    words: PromptRelevance | None = None
+    words: tuple[PromptRelevance, ...] = ()  # word relevance per explained prompt

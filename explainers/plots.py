@@ -108,20 +108,26 @@ def heatmap_figure(explanation: ImageExplanation, opacity: float = 0.6) -> go.Fi
     return figure
 
 
-def comparison_figure(explanations: Sequence[ImageExplanation], opacity: float = 0.6) -> go.Figure:
-    """Several methods side by side for the same image and target, each scaled to its own range."""
+def comparison_figure(
+    explanations: Sequence[ImageExplanation], opacity: float = 0.6, titles: Sequence[str] | None = None, title: str = ""
+) -> go.Figure:
+    """Several maps side by side for the same image (methods, or prompts), each scaled to its own range."""
     count = len(explanations)
-    figure = make_subplots(rows=1, cols=count, subplot_titles=[method_title(e) for e in explanations])
-    for column, explanation in enumerate(explanations, 1):
+    columns = min(count, 4)
+    rows = -(-count // columns)
+    names = [escape(t) for t in titles] if titles else [method_title(e) for e in explanations]
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=names, vertical_spacing=0.08)
+    for number, explanation in enumerate(explanations):
         for trace in heatmap_traces(explanation, opacity, show_scale=False):
-            figure.add_trace(trace, row=1, col=column)
+            figure.add_trace(trace, row=number // columns + 1, col=number % columns + 1)
     height, width = explanations[0].image.shape[:2]
     figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5])
     figure.update_yaxes(showticklabels=False, range=[height - 0.5, -0.5], scaleanchor="x")
     target = explanations[0].target.label
+    title = title or f"Methods compared for “{escape(_short(target))}” (each map scaled to its own range)"
     figure.update_layout(
-        title=f"Methods compared for “{escape(_short(target))}” (each map scaled to its own range)",
-        height=120 + int(900 / count * height / width),
+        title=title,
+        height=120 + rows * int(900 / columns * height / width),
         margin=dict(l=10, r=10, t=80, b=10),
     )
     return figure

@@ -85,8 +85,8 @@ def clip_record(report: ClipReport, method: str, source: str | None = None) -> d
         record["layer"] = image_map.layer
         record["attribution_shape"] = list(image_map.scores.shape)
         record["attribution"] = _rounded(image_map.scores)
-    if method == "text-integrated-gradients" and report.words is not None:
-        words = report.words
+    words = next((w for w in report.words if w.prompt == report.target.index), None)
+    if method == "text-integrated-gradients" and words is not None:
         record["tokens"] = list(words.tokens)
         record["special_tokens"] = [i for i, s in enumerate(words.special) if s]
         record["attribution"] = _rounded(words.attribution.values)

@@ -7,6 +7,7 @@ import hashlib
 import streamlit as st
 
 from models.image_models import DEFAULT_IMAGE_MODEL, load_image_classifier
+from models.image_text_models import DEFAULT_CLIP_MODEL, load_image_text_model
 from models.runtime import configure_torch
 from models.text_models import DEFAULT_TEXT_MODEL, load_text_model
 
@@ -22,6 +23,12 @@ def text_model(name: str):
     """A TextClassifier, or the bundled zero-shot encoder (its classifiers are cached on it per label set)."""
     configure_torch()
     return load_text_model(name or DEFAULT_TEXT_MODEL)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the model (once per server)…")
+def image_text_model(name: str):
+    configure_torch()
+    return load_image_text_model(name or DEFAULT_CLIP_MODEL)
 
 
 def sha256(data: bytes) -> str:

@@ -12,6 +12,8 @@ This app runs real pretrained models in your browser session and shows **why** t
 - **Text**: a BERT sentiment classifier (or the bundled MiniLM as a zero-shot classifier when offline)
   with token attributions (Integrated Gradients), attention maps for every layer and head, and attention
   rollout; compare two sentences to see what one changed word moves.
+- **Image + text**: CLIP (or a bundled ConSE stand-in when offline) scores your own prompts against your
+  photos; heatmaps per prompt (Grad-CAM, attention relevancy) and the words that made the match.
 
 Every figure is interactive: hover for the raw values, zoom, and download it as a self-contained HTML
 file. Uploaded photos and typed text stay in the server's memory and are never written to disk.
@@ -19,3 +21,4 @@ file. Uploaded photos and typed text stay in the server's memory and are never w
 )
 st.page_link("pages/image/page.py", label="Explain an image", icon=":material/image:")
 st.page_link("pages/text/page.py", label="Explain a sentence", icon=":material/text_fields:")
+st.page_link("pages/clip/page.py", label="Match photos and prompts", icon=":material/join_inner:")

@@ -1,0 +1,47 @@
+"""Image-text page: which pixels and which words made a prompt match a photo."""
+
+import streamlit as st
+
+from models.image_text_models import DEFAULT_CLIP_MODEL
+from ui import clip_view, image_view
+from ui.model_status import show_model_status
+from ui.resources import image_text_model
+
+st.title("Why does this caption fit this photo?")
+st.write(
+    "Pick photos and type prompts, one per line. The model scores every prompt against every photo with "
+    "words it was never trained to classify; the heatmaps show which pixels, and the word view which words, made the match."
+)
+
+with st.sidebar:
+    model_name = st.text_input(
+        "Image-text model",
+        value=DEFAULT_CLIP_MODEL,
+        key="clip_model",
+        help="clip (openai/clip-vit-base-patch32), conse (bundled stand-in), any CLIPModel id, or a local directory.",
+    )
+model = image_text_model(model_name.strip() or DEFAULT_CLIP_MODEL)
+show_model_status(model.info, model.how)
+
+images = clip_view.choose_images()
+decoded = [(image, image_view.decode(image)) for image in images]
+usable = [(image, d) for image, d in decoded if d is not None]
+if usable:
+    columns = st.columns(min(len(usable), 6))
+    for column, (image, d) in zip(columns, usable):
+        column.image(d.rgb, caption=image.name, width=160)
+    names = [image.name for image, _ in usable]
+    request = clip_view.request_form(model, names)
+    if request is not None:
+        report = clip_view.run(model, [i for i, _ in usable], [d for _, d in usable], request)
+        if report is not None:
+            st.session_state["clip_result"] = (report, names, request.image_index)
+elif not images:
+    st.info("Choose at least one photo.")
+
+stored = st.session_state.get("clip_result")
+if stored:
+    report, names, image_index = stored
+    if report.model.name != model.info.name:
+        st.caption("Showing the last result. Press Explain to use the current model.")
+    clip_view.show_report(report, names, image_index)

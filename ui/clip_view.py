@@ -1,0 +1,159 @@
+"""Widgets and result views for the image-text page. Compute comes from explainers/clip."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import partial
+
+import streamlit as st
+
+from explainers.clip import CLIP_METHODS, MAX_PROMPTS, ClipSettings, PromptError, explain_image_text
+from explainers.clip_plots import prompt_bars, similarity_figure
+from explainers.clip_types import ClipReport
+from explainers.export import figure_html
+from explainers.plots import comparison_figure, completeness_text, heatmap_figure
+from explainers.records import clip_record
+from explainers.samples import SAMPLES, sample_bytes
+from explainers.text_plots import attribution_bars, attribution_text_figure
+from explainers.types import METHOD_NAMES
+
+from .image_view import UPLOAD_TYPES, ImageInput
+from .resources import sha256
+
+log = logging.getLogger(__name__)
+MAX_IMAGES = 6
+DEFAULT_PROMPTS = "an astronaut\na flag\na rocket\na cat\na cup of coffee"
+DEFAULT_TEMPLATE = "a photo of {}"
+
+
+@dataclass(frozen=True)
+class Request:
+    prompts: tuple[str, ...]
+    template: str
+    methods: tuple[str, ...]
+    image_index: int
+    settings: ClipSettings
+
+
+def choose_images() -> list[ImageInput]:
+    source = st.radio("Images", ["Sample gallery", "Upload photos"], horizontal=True, key="clip_source")
+    if source == "Sample gallery":
+        names = st.multiselect("Sample photos", list(SAMPLES), default=["Astronaut (Eileen Collins)"], key="clip_samples",
+                               max_selections=MAX_IMAGES)
+        return [ImageInput(sample_bytes(n), sha256(sample_bytes(n)), n) for n in names]
+    uploads = st.file_uploader("Upload photos (JPEG, PNG, WebP, BMP or GIF)", type=UPLOAD_TYPES,
+                               accept_multiple_files=True, key="clip_uploads")
+    if len(uploads) > MAX_IMAGES:
+        st.warning(f"{len(uploads)} photos uploaded; the first {MAX_IMAGES} are used.")
+    images = []
+    for upload in uploads[:MAX_IMAGES]:
+        data = upload.getvalue()
+        images.append(ImageInput(data, sha256(data), upload.name))
+    return images
+
+
+def request_form(model, names: list[str]) -> Request | None:
+    available = [m for m in CLIP_METHODS if m != "relevancy" or model.has_attention]
+    with st.form("clip_request"):
+        prompts = st.text_area("Prompts, one per line", value=DEFAULT_PROMPTS, key="clip_prompts", height=140,
+                               help=f"Up to {MAX_PROMPTS}; duplicates are used once.")
+        template = st.text_input("Template ({} marks where each prompt goes; leave empty for none)",
+                                 value=DEFAULT_TEMPLATE, key="clip_template")
+        methods = st.multiselect("Views", available, default=available, format_func=METHOD_NAMES.get, key="clip_methods")
+        image_index = 0
+        if len(names) > 1:
+            image_index = st.selectbox("Image to explain", range(len(names)), format_func=lambda i: names[i], key="clip_image")
+        layer = None
+        if "gradcam" in available and model.layers:
+            layer = st.selectbox("Grad-CAM layer", list(reversed(model.layers)), key="clip_layer",
+                                 help="For a ViT, the input of this block, its patch tokens as a grid.")
+        submitted = st.form_submit_button("Explain", type="primary")
+    if not submitted:
+        return None
+    return Request(tuple(prompts.splitlines()), template.strip(), tuple(methods), image_index, ClipSettings(layer=layer))
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def _explain(image_keys: tuple, model_key: str, prompts, template, methods, image_index, settings_key: str,
+             _model, _images, _settings) -> ClipReport:
+    return explain_image_text(_model, _images, prompts, methods, None, _settings, template, image_index, every_prompt=True)
+
+
+def run(model, images, decoded, request: Request) -> ClipReport | None:
+    try:
+        with st.spinner("Explaining…"):
+            return _explain(
+                tuple(i.key for i in images), f"{model.info.name}|{model.info.source}", request.prompts,
+                request.template, request.methods, request.image_index, repr(request.settings),
+                model, [d.rgb for d in decoded], request.settings,
+            )
+    except PromptError as error:
+        st.error(str(error))
+    except Exception as error:  # never show a traceback, a path or the user's data
+        log.error("image-text explanation failed: %s", type(error).__name__)
+        st.error("Something went wrong while explaining. The app still works: try other prompts or photos.")
+    return None
+
+
+def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
+    for note in report.notes:
+        st.info(note)
+    left, right = st.columns([3, 2])
+    with left:
+        figure = prompt_bars(report.prompts, report.probabilities[image_index], highlight=report.target.index)
+        st.plotly_chart(figure, key="clip_bars")
+    with right:
+        chosen = st.selectbox("Prompt to explain", range(len(report.prompts)), index=report.target.index,
+                              format_func=lambda i: report.prompts[i], key="clip_target",
+                              help="The best match by default; every prompt's maps are already computed.")
+        opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="clip_opacity")
+    if len(names) > 1:
+        st.plotly_chart(similarity_figure(names, report.prompts, report.similarity, report.probabilities), key="clip_matrix")
+    stem = f"clip-{names[image_index].rsplit('.', 1)[0][:40]}"
+    for method in ("gradcam", "relevancy"):
+        maps = [m for m in report.maps if m.method == method]
+        if not maps:
+            continue
+        st.subheader(METHOD_NAMES[method])
+        one = next(m for m in maps if m.target.index == chosen)
+        figure = heatmap_figure(one, opacity)
+        st.plotly_chart(figure, key=f"clip_{method}")
+        _download("Figure (HTML)", partial(figure_html, figure), f"{stem}-{method}-prompt{chosen}.html", "text/html")
+        if len(maps) > 1:
+            title = f"{METHOD_NAMES[method]}, one map per prompt (each scaled to its own range)"
+            side = comparison_figure(maps, opacity, titles=[m.target.label for m in maps], title=title)
+            st.plotly_chart(side, key=f"clip_{method}_side")
+            _download("Side by side (HTML)", partial(figure_html, side), f"{stem}-{method}-all.html", "text/html")
+    words = next((w for w in report.words if w.prompt == chosen), None)
+    if words is not None:
+        st.subheader("Which words of the prompt made the match")
+        keep = [i for i, s in enumerate(words.special) if not s]
+        labels = [words.tokens[i].replace("</w>", "") for i in keep]
+        values = words.attribution.values[keep]
+        title = f"Word relevance for “{report.prompts[chosen]}” (red raised the match, blue lowered it)"
+        text = attribution_text_figure(labels, values, title)
+        st.plotly_chart(text, key="clip_words")
+        st.plotly_chart(attribution_bars(labels, values, "Relevance per token"), key="clip_word_bars")
+        st.caption(f"Completeness check: {completeness_text(words.attribution)}. Baseline: {words.attribution.params['baseline']}.")
+        _download("Figure (HTML)", partial(figure_html, text), f"{stem}-words-prompt{chosen}.html", "text/html")
+    explained = report if chosen == report.target.index else _retarget(report, chosen)
+    record = partial(_records, explained, names[image_index])
+    _download("Values (JSON Lines, one line per view)", record, f"{stem}-prompt{chosen}.jsonl", "application/json")
+
+
+def _retarget(report: ClipReport, chosen: int) -> ClipReport:
+    from dataclasses import replace
+
+    return replace(report, target=report.predictions[chosen])
+
+
+def _records(report: ClipReport, name: str) -> str:
+    methods = ["none"] + sorted({m.method for m in report.maps}) + (["text-integrated-gradients"] if report.words else [])
+    return "\n".join(json.dumps(clip_record(report, method, source=name)) for method in methods)
+
+
+def _download(label: str, make, file_name: str, mime: str) -> None:
+    # Files are built only when clicked, and clicking does not rerun the page.
+    st.download_button(label, make, file_name=file_name, mime=mime, on_click="ignore", key=f"dl-{file_name}")
