@@ -1,5 +1,6 @@
 """A real browser (Playwright driving Debian's Chromium) against a real server on loopback."""
 
+import json
 import os
 import socket
 import subprocess
@@ -123,3 +124,20 @@ def test_typed_sentence_explained_and_overview_click_opens_a_head(page):
     page.mouse.click(tile["x"] + tile["width"] / 2, tile["y"] + tile["height"] / 2)
     expect(page.get_by_text("Layer 2, head 1: who attends to whom")).to_be_visible(timeout=30_000)
     page.screenshot(path=ARTIFACTS / "text-page-attention.png", full_page=True)
+
+
+def test_prompts_matched_to_a_photo_in_the_browser(page):
+    page.get_by_role("link", name="Image + text (CLIP)").first.click()
+    prompts = page.get_by_role("textbox", name="Prompts, one per line")
+    expect(prompts).to_be_visible(timeout=120_000)
+    prompts.fill("an astronaut\na rocket\n<script>alert(1)</script>")
+    press_explain(page)
+    expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=120_000)
+    # bars, Grad-CAM for the best prompt, one map per prompt, word relevance text + bars
+    expect(page.locator(".js-plotly-plot")).to_have_count(5, timeout=60_000)
+    assert "<script>alert(1)</script>" not in page.locator(".js-plotly-plot").first.inner_html()
+    page.screenshot(path=ARTIFACTS / "clip-page.png", full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Values (JSON Lines, one line per view)").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert [json.loads(line)["method"] for line in lines] == ["none", "gradcam", "text-integrated-gradients"]
