@@ -25,3 +25,4 @@ test: setup browser
 bench: setup
 	$(PY) benchmarks/image_speed.py
 	$(PY) benchmarks/text_speed.py
+	$(PY) benchmarks/clip_speed.py
