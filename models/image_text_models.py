@@ -11,7 +11,7 @@ from .image_models import load_bundled
 from .image_text import ClipModel, ConseModel, ImageTextModel
 from .info import ModelInfo
 from .text_models import load_bundled_encoder
-from .weights import WeightsUnavailable, load_pretrained
+from .weights import WeightsUnavailable, check_tokenizer, load_pretrained
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 NAMED_CLIP_MODELS = {"clip": DEFAULT_CLIP_MODEL, "clip-vit-b-32": DEFAULT_CLIP_MODEL}
@@ -48,8 +48,7 @@ def _load_clip(source: str, local_only: bool):
     if config.model_type != "clip":
         raise WeightsUnavailable(f"it is a {config.model_type!r} model, not CLIP")
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-    if not getattr(tokenizer, "is_fast", False) or len(tokenizer) > config.text_config.vocab_size:
-        raise WeightsUnavailable("its tokenizer does not fit the model")
+    check_tokenizer(tokenizer, config.text_config.vocab_size)
     network, loading = CLIPModel.from_pretrained(
         source, config=config, local_files_only=local_only, attn_implementation="eager", output_loading_info=True
     )

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from .info import ModelInfo
 from .text_classifier import TextClassifier
-from .weights import WeightsUnavailable, load_pretrained
+from .weights import WeightsUnavailable, check_tokenizer, load_pretrained
 
 # BERT-base (cased) fine-tuned on SST-2, 92.3% validation accuracy, Apache-2.0; its config names
 # the labels "negative" and "positive", so nothing has to be guessed.
@@ -103,12 +103,7 @@ def _load_hf_classifier(source: str, local_only: bool):
     if not getattr(config, "id2label", None):
         raise ValueError("the config names no classes")
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-    if not getattr(tokenizer, "is_fast", False):
-        raise WeightsUnavailable("the model has no fast tokenizer, which token positions need")
-    if len(tokenizer) > config.vocab_size or len(tokenizer) <= len(tokenizer.all_special_ids) + 1:
-        # transformers builds an empty tokenizer when the files are missing; another model's vocabulary
-        # would index past the embeddings. Either way every explanation would be wrong.
-        raise WeightsUnavailable(f"its tokenizer ({len(tokenizer)} tokens) does not fit the model ({config.vocab_size})")
+    check_tokenizer(tokenizer, config.vocab_size)
     network, loading = AutoModelForSequenceClassification.from_pretrained(
         source, config=config, local_files_only=local_only, attn_implementation="eager", output_loading_info=True
     )

@@ -62,3 +62,13 @@ def load_pretrained(model_id: str, load: Callable[[str, bool], T]) -> tuple[T, s
 def first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0][:200] if text else type(error).__name__
+
+
+def check_tokenizer(tokenizer, vocab_size: int) -> None:
+    """Refuse a tokenizer the model cannot use. transformers builds an almost empty one when the files
+    are missing (every word becomes unknown), and another model's vocabulary indexes past the embeddings:
+    either way every explanation would be wrong, silently."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise WeightsUnavailable("the model has no fast tokenizer, which token positions need")
+    if len(tokenizer) > vocab_size or len(tokenizer) <= len(tokenizer.all_special_ids) + 1:
+        raise WeightsUnavailable(f"its tokenizer ({len(tokenizer)} tokens) does not fit the model ({vocab_size})")

