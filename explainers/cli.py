@@ -102,10 +102,7 @@ def run_image(args: argparse.Namespace) -> int:
             report = explain_image(classifier, decode_image(data).rgb, methods, args.target, settings)
         except Exception as error:  # one bad input must not stop a batch audit
             failures += 1
-            message = _message(path, error)
-            print(f"{path}: {message}", file=sys.stderr)
-            if args.json:
-                print(json.dumps({"input": path, "error": message}), flush=True)
+            _report_failure(path, _message(path, error), args.json)
             continue
         explanation = report.explanations[0] if report.explanations else None
         record = image_record(report.model, report.predictions, report.target, explanation, source=path)
@@ -144,9 +141,7 @@ def run_text(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             report = explain_text(classifier, text, methods, args.target, settings)
         except Exception as error:  # one bad input must not stop a batch audit
             failures += 1
-            print(f"{name}: {error}", file=sys.stderr)
-            if args.json:
-                print(json.dumps({"input": text, "error": str(error)}), flush=True)
+            _report_failure(text, str(error), args.json, shown_as=name)
             continue
         if report.truncation_notice:
             print(f"{name}: {report.truncation_notice}", file=sys.stderr)
@@ -187,10 +182,7 @@ def run_clip(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             report = explain_image_text(model, [rgb], args.prompts, methods, args.target, settings, args.template)
         except Exception as error:  # one bad input must not stop a batch audit
             failures += 1
-            message = _message(path, error)
-            print(f"{path}: {message}", file=sys.stderr)
-            if args.json:
-                print(json.dumps({"input": path, "error": message}), flush=True)
+            _report_failure(path, _message(path, error), args.json)
             continue
         if not noted:
             for note in report.notes:
@@ -233,6 +225,13 @@ def _text_summary(record: dict) -> str:
     if "rollout" in record:
         lines.append(f"  rollout {len(record['rollout'])} x {len(record['rollout'])}; use --json for values")
     return "\n".join(lines)
+
+
+def _report_failure(source: str, message: str, as_json: bool, shown_as: str | None = None) -> None:
+    """A clear line on stderr, and under --json an {"input", "error"} line in the output stream."""
+    print(f"{shown_as or source}: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"input": source, "error": message}), flush=True)
 
 
 def _message(path: str, error: Exception) -> str:

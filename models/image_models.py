@@ -3,7 +3,6 @@ bundled EfficientNet-Lite0 when no other weights can be had."""
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import torch
 from .efficientnet_lite import EfficientNetLite0
 from .image_classifier import ImageClassifier, InputPolicy
 from .info import ModelInfo
-from .weights import WeightsUnavailable, load_pretrained
+from .weights import WeightsUnavailable, load_complete, load_pretrained, preprocessor_settings
 
 # ResNet-50 comes from the Hugging Face port: transformers is needed for the text and CLIP pages
 # anyway, so all three pages share one cache and one offline rule, and torchvision (a 5.5 GB
@@ -62,22 +61,12 @@ def load_image_classifier(name: str | None = None) -> ImageClassifier:
 
 def _load_hf_classifier(source: str, local_only: bool):
     from transformers import AutoConfig, AutoModelForImageClassification
-    from transformers.utils import cached_file
 
     config = AutoConfig.from_pretrained(source, local_files_only=local_only)
     if not getattr(config, "id2label", None):
         raise ValueError("the config names no classes")
-    network, loading = AutoModelForImageClassification.from_pretrained(
-        source, config=config, local_files_only=local_only, attn_implementation="eager", output_loading_info=True
-    )
-    if loading.get("missing_keys"):
-        # transformers fills missing weights with random values; explaining those would mislead.
-        missing = sorted(loading["missing_keys"])
-        raise WeightsUnavailable(f"the weights do not match the config ({len(missing)} missing, e.g. {missing[0]})")
-    processor = cached_file(
-        source, "preprocessor_config.json", local_files_only=local_only, _raise_exceptions_for_missing_entries=False
-    )
-    return network, _input_policy(json.loads(Path(processor).read_text()) if processor else {})
+    network = load_complete(AutoModelForImageClassification, source, config, local_only)
+    return network, _input_policy(preprocessor_settings(source, local_only))
 
 
 def _input_policy(processor: dict) -> InputPolicy:

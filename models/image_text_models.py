@@ -3,15 +3,13 @@ when no CLIP weights can be had."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 from .image_classifier import InputPolicy
 from .image_models import load_bundled
 from .image_text import ClipModel, ConseModel, ImageTextModel
 from .info import ModelInfo
 from .text_models import load_bundled_encoder
-from .weights import WeightsUnavailable, check_tokenizer, load_pretrained
+from .weights import WeightsUnavailable, check_tokenizer, load_complete, load_pretrained, preprocessor_settings
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 NAMED_CLIP_MODELS = {"clip": DEFAULT_CLIP_MODEL, "clip-vit-b-32": DEFAULT_CLIP_MODEL}
@@ -42,23 +40,14 @@ def load_image_text_model(name: str | None = None) -> ImageTextModel:
 
 def _load_clip(source: str, local_only: bool):
     from transformers import AutoConfig, AutoTokenizer, CLIPModel
-    from transformers.utils import cached_file
 
     config = AutoConfig.from_pretrained(source, local_files_only=local_only)
     if config.model_type != "clip":
         raise WeightsUnavailable(f"it is a {config.model_type!r} model, not CLIP")
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
     check_tokenizer(tokenizer, config.text_config.vocab_size)
-    network, loading = CLIPModel.from_pretrained(
-        source, config=config, local_files_only=local_only, attn_implementation="eager", output_loading_info=True
-    )
-    if loading.get("missing_keys"):
-        missing = sorted(loading["missing_keys"])
-        raise WeightsUnavailable(f"the weights do not match the config ({len(missing)} missing, e.g. {missing[0]})")
-    processor = cached_file(
-        source, "preprocessor_config.json", local_files_only=local_only, _raise_exceptions_for_missing_entries=False
-    )
-    settings = json.loads(Path(processor).read_text()) if processor else {}
+    network = load_complete(CLIPModel, source, config, local_only)
+    settings = preprocessor_settings(source, local_only)
     size = int(config.vision_config.image_size)
     policy = InputPolicy(
         tuple(settings.get("image_mean") or CLIP_MEAN), tuple(settings.get("image_std") or CLIP_STD), fixed_size=(size, size)

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from .info import ModelInfo
 from .text_classifier import TextClassifier
-from .weights import WeightsUnavailable, check_tokenizer, load_pretrained
+from .weights import WeightsUnavailable, check_tokenizer, load_complete, load_pretrained
 
 # BERT-base (cased) fine-tuned on SST-2, 92.3% validation accuracy, Apache-2.0; its config names
 # the labels "negative" and "positive", so nothing has to be guessed.
@@ -104,13 +104,7 @@ def _load_hf_classifier(source: str, local_only: bool):
         raise ValueError("the config names no classes")
     tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
     check_tokenizer(tokenizer, config.vocab_size)
-    network, loading = AutoModelForSequenceClassification.from_pretrained(
-        source, config=config, local_files_only=local_only, attn_implementation="eager", output_loading_info=True
-    )
-    if loading.get("missing_keys"):
-        # transformers fills missing weights with random values; explaining those would mislead.
-        missing = sorted(loading["missing_keys"])
-        raise WeightsUnavailable(f"the weights do not match the config ({len(missing)} missing, e.g. {missing[0]})")
+    network = load_complete(AutoModelForSequenceClassification, source, config, local_only)
     generic = all(re.fullmatch(r"LABEL_\d+", str(v)) for v in config.id2label.values())
     note = ""
     if generic and len(config.id2label) == 2:

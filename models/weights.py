@@ -72,3 +72,27 @@ def check_tokenizer(tokenizer, vocab_size: int) -> None:
         raise WeightsUnavailable("the model has no fast tokenizer, which token positions need")
     if len(tokenizer) > vocab_size or len(tokenizer) <= len(tokenizer.all_special_ids) + 1:
         raise WeightsUnavailable(f"its tokenizer ({len(tokenizer)} tokens) does not fit the model ({vocab_size})")
+
+
+def load_complete(model_class, source: str, config, local_only: bool):
+    """`model_class.from_pretrained`, refusing weights that leave parts of the network unset: transformers
+    fills those with random values, and explaining random values would mislead."""
+    network, loading = model_class.from_pretrained(
+        source, config=config, local_files_only=local_only, attn_implementation="eager", output_loading_info=True
+    )
+    if loading.get("missing_keys"):
+        missing = sorted(loading["missing_keys"])
+        raise WeightsUnavailable(f"the weights do not match the config ({len(missing)} missing, e.g. {missing[0]})")
+    return network
+
+
+def preprocessor_settings(source: str, local_only: bool) -> dict:
+    """The model's preprocessor_config.json as a dict; empty when it has none."""
+    import json
+
+    from transformers.utils import cached_file
+
+    path = cached_file(
+        source, "preprocessor_config.json", local_files_only=local_only, _raise_exceptions_for_missing_entries=False
+    )
+    return json.loads(Path(path).read_text()) if path else {}
