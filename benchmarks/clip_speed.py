@@ -14,14 +14,13 @@ CLIPConfig's defaults (what the named model costs; its weights cannot be downloa
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from explainers.clip import ClipSettings, _grad_cam, _relevancy  # noqa: E402
 from explainers.image_input import decode_image  # noqa: E402
@@ -32,18 +31,9 @@ from models.image_text import ClipModel  # noqa: E402
 from models.image_text_models import CLIP_MEAN, CLIP_STD, load_bundled_conse  # noqa: E402
 from models.info import ModelInfo  # noqa: E402
 from models.runtime import configure_torch  # noqa: E402
+from timing import timed  # noqa: E402
 
 PROMPTS = ["an astronaut", "a flag", "a rocket", "a cat", "a cup of coffee", "a dog", "a car", "a tree"]
-
-
-def timed(fn, repeats: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def clip_b32_random() -> tuple[ClipModel, torch.Tensor]:
@@ -90,13 +80,13 @@ def main() -> None:
         def relevancy(explained):
             return _relevancy(model, pixels, text, explained, predictions, context)
 
-        plain = timed(lambda: model.image_embedding(pixels), args.repeats)
-        rows = [("all prompts' probabilities", timed(probabilities, args.repeats)),
-                ("Grad-CAM, one prompt", timed(lambda: cam((0,)), args.repeats)),
-                (f"Grad-CAM, {len(PROMPTS)} prompts side by side", timed(lambda: cam(everyone), args.repeats))]
+        plain = timed(lambda: model.image_embedding(pixels), args.repeats)[0]
+        rows = [("all prompts' probabilities", timed(probabilities, args.repeats)[0]),
+                ("Grad-CAM, one prompt", timed(lambda: cam((0,)), args.repeats)[0]),
+                (f"Grad-CAM, {len(PROMPTS)} prompts side by side", timed(lambda: cam(everyone), args.repeats)[0])]
         if model.has_attention:
-            rows += [("relevancy, one prompt", timed(lambda: relevancy((0,)), args.repeats)),
-                     (f"relevancy, {len(PROMPTS)} prompts side by side", timed(lambda: relevancy(everyone), args.repeats))]
+            rows += [("relevancy, one prompt", timed(lambda: relevancy((0,)), args.repeats)[0]),
+                     (f"relevancy, {len(PROMPTS)} prompts side by side", timed(lambda: relevancy(everyone), args.repeats)[0])]
         print(f"\n# {model.info.name}\nplain image forward {plain:.4f} s")
         for name, seconds in rows:
             print(f"{name:34} {seconds:.4f} s   {seconds / plain:5.2f}x a plain forward")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from explainers.attribution import integrated_gradients  # noqa: E402
 from explainers.image import ImageSettings, _baseline, explain_image  # noqa: E402
@@ -28,18 +29,9 @@ from explainers.image_input import decode_image  # noqa: E402
 from explainers.samples import SAMPLES, sample_bytes  # noqa: E402
 from models.image_models import load_image_classifier  # noqa: E402
 from models.runtime import configure_torch  # noqa: E402
+from timing import timed  # noqa: E402
 
 TOLERANCE = 0.05
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def hook_grad_cam(classifier, rgb):
@@ -84,9 +76,9 @@ def main() -> None:
     print(f"{'photo':28} {'predict':>8} {'+GradCAM':>9} {'ratio':>6} {'hook-based':>11} {'ratio':>6}")
     ratios = []
     for name, rgb in photos.items():
-        predict = timed(lambda: explain_image(classifier, rgb, ()), args.repeats)
-        cam = timed(lambda: explain_image(classifier, rgb, ("gradcam",)), args.repeats)
-        hooked = timed(lambda: hook_grad_cam(classifier, rgb), args.repeats)
+        predict = timed(lambda: explain_image(classifier, rgb, ()), args.repeats)[0]
+        cam = timed(lambda: explain_image(classifier, rgb, ("gradcam",)), args.repeats)[0]
+        hooked = timed(lambda: hook_grad_cam(classifier, rgb), args.repeats)[0]
         ratios.append(cam / predict)
         print(f"{name:28} {predict:8.4f} {cam:9.4f} {cam / predict:6.2f} {hooked:11.4f} {hooked / predict:6.2f}")
     print(f"median ratio prediction+Grad-CAM / prediction: {statistics.median(ratios):.2f} (target <= 1.3)")

@@ -17,18 +17,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from captum.attr import LayerIntegratedGradients  # noqa: E402
 
 from explainers.text import TextSettings, _token_ig, explain_text  # noqa: E402
 from models.info import ModelInfo  # noqa: E402
 from models.runtime import configure_torch  # noqa: E402
+from timing import timed  # noqa: E402
 from models.text_classifier import TextClassifier  # noqa: E402
 from models.text_models import text_classifier  # noqa: E402
 
@@ -39,16 +40,6 @@ SENTENCES = (
     "I expected a disaster from the trailer, yet the film turned out to be a delight from the first scene "
     "to the last, with a cast that clearly enjoyed itself.",
 )
-
-
-def timed(fn, repeats: int):
-    result = fn()  # warm-up, and the value to report
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples), result
 
 
 def bert_base_random(tokenizer) -> TextClassifier:
