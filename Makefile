@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser run test bench
+.PHONY: setup browser run test bench prefetch
 
 setup: $(VENV)/.installed
 
@@ -26,3 +26,7 @@ bench: setup
 	$(PY) benchmarks/image_speed.py
 	$(PY) benchmarks/text_speed.py
 	$(PY) benchmarks/clip_speed.py
+
+# The day before class, on a machine with a network: every named model into the local cache.
+prefetch: setup
+	$(PY) -m models.prefetch
