@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import streamlit as st
@@ -144,8 +144,6 @@ def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
 
 
 def _retarget(report: ClipReport, chosen: int) -> ClipReport:
-    from dataclasses import replace
-
     return replace(report, target=report.predictions[chosen])
 
 
