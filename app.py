@@ -2,6 +2,10 @@
 
 import streamlit as st
 
+from ui.privacy import keep_uploads_in_memory
+
+keep_uploads_in_memory()  # before any page can receive an upload
+
 st.set_page_config(page_title="Why did the model say that?", page_icon="🔍", layout="wide")
 
 pages = [
