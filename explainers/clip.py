@@ -43,6 +43,11 @@ class ClipSettings:
 
 def clean_prompts(prompts: Sequence[str], template: str = "") -> tuple[list[str], list[str]]:
     """Prompts as the model will read them, and notes on what changed."""
+    for text in (*prompts, template):
+        try:
+            str(text).encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates, e.g. undecodable bytes from a command line
+            raise PromptError("A prompt or the template holds characters that are not valid Unicode; please retype it.") from None
     notes, seen, kept = [], set(), []
     for prompt in prompts:
         text = " ".join(str(prompt).split())[:MAX_PROMPT_CHARACTERS]

@@ -17,6 +17,9 @@ SUPPORTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "BMP": "BMP",
 MAX_BYTES = 25 * 1024 * 1024
 MAX_PIXELS = 50_000_000  # larger declared sizes are refused before any pixel is decoded
 WORKING_LONG_SIDE = 1024  # kept for display and compute; models read ~224 px anyway
+# ISO-BMFF brands of still images Pillow cannot decode without a plugin (iPhone photos are HEIC)
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+AVIF_BRANDS = {b"avif", b"avis"}
 
 
 class ImageInputError(ValueError):
@@ -46,6 +49,16 @@ def decode_image(data: bytes, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_
             f"{max_pixels / 1e6:.0f} megapixels. Please resize it first."
         ) from None
     except UnidentifiedImageError:
+        container = _heif_kind(data)  # here only: with a HEIF plugin installed, Pillow reads these itself
+        if container == "AVIF":
+            raise ImageInputError(
+                "AVIF images cannot be read here. Please export the image as JPEG or PNG first."
+            ) from None
+        if container:
+            raise ImageInputError(
+                "HEIC/HEIF photos (the iPhone default) cannot be read here. "
+                "Please export the photo as JPEG or PNG first."
+            ) from None
         raise ImageInputError(
             "This file is not an image we can read. Supported formats: JPEG, PNG, WebP, BMP and GIF."
         ) from None
@@ -81,6 +94,22 @@ def decode_image(data: bytes, max_bytes: int = MAX_BYTES, max_pixels: int = MAX_
     if min(width, height) < 16:
         notes.append(f"Very small image ({width} x {height}): it is enlarged for the model, so expect a coarse result.")
     return DecodedImage(rgb, (width, height), file_format, tuple(notes))
+
+
+def _heif_kind(data: bytes) -> str | None:
+    """The container ("HEIC/HEIF" or "AVIF") when the bytes start with an ISO-BMFF `ftyp` box whose major brand
+    is a HEIF still image; None otherwise (MP4 and QuickTime videos have an `ftyp` box too, with other brands)."""
+    if len(data) < 12 or data[4:8] != b"ftyp":
+        return None
+    major = data[8:12]
+    if major in AVIF_BRANDS:
+        return "AVIF"
+    if major not in HEIF_BRANDS:
+        return None
+    # The generic HEIF brands (mif1, msf1) say which codec in the compatible brands after the minor version.
+    end = min(int.from_bytes(data[:4], "big"), len(data), 256)
+    compatible = {data[i : i + 4] for i in range(16, end - 3, 4)}
+    return "AVIF" if major in (b"mif1", b"msf1") and compatible & AVIF_BRANDS else "HEIC/HEIF"
 
 
 def _upright(image: Image.Image, notes: list[str]) -> Image.Image:

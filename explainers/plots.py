@@ -124,7 +124,7 @@ def comparison_figure(
     figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5])
     figure.update_yaxes(showticklabels=False, range=[height - 0.5, -0.5], scaleanchor="x")
     target = explanations[0].target.label
-    title = title or f"Methods compared for “{escape(_short(target))}” (each map scaled to its own range)"
+    title = escape(title) if title else f"Methods compared for “{escape(_short(target))}” (each map scaled to its own range)"
     figure.update_layout(
         title=title,
         height=120 + rows * int(900 / columns * height / width),

@@ -81,7 +81,7 @@ def attribution_text_figure(labels: Sequence[str], values: np.ndarray, title: st
     figure = go.Figure(_text_heatmap(labels, values, _symmetric_limit(values)))
     _hide_axes(figure)
     lines = len(_wrap(labels))
-    figure.update_layout(title=title, height=110 + 42 * lines, margin=dict(l=10, r=10, t=70, b=10))
+    figure.update_layout(title=escape(title), height=110 + 42 * lines, margin=dict(l=10, r=10, t=70, b=10))
     return figure
 
 
@@ -106,7 +106,7 @@ def _token_bars(labels: Sequence[str], values: np.ndarray, colours, value_hover:
         )
     )
     figure.update_yaxes(tickmode="array", tickvals=positions, ticktext=[_cell(l) for l in labels], autorange="reversed")
-    figure.update_layout(title=title, height=120 + 22 * len(labels), margin=dict(l=10, r=10, t=50, b=40))
+    figure.update_layout(title=escape(title), height=120 + 22 * len(labels), margin=dict(l=10, r=10, t=50, b=40))
     return figure
 
 
@@ -122,7 +122,7 @@ def text_comparison_figure(
     for row, (labels, values, _) in enumerate((first, second), 1):
         figure.add_trace(_text_heatmap(labels, values, limit), row=row, col=1)
     _hide_axes(figure)
-    figure.update_layout(title=title, height=170 + 42 * sum(lines), margin=dict(l=10, r=10, t=90, b=10))
+    figure.update_layout(title=escape(title), height=170 + 42 * sum(lines), margin=dict(l=10, r=10, t=90, b=10))
     return figure
 
 
@@ -147,7 +147,7 @@ def attention_figure(tokens: Sequence[str], matrix: np.ndarray, title: str) -> g
     figure.update_xaxes(tickmode="array", tickvals=positions, ticktext=ticks, tickangle=-60, title="attended to")
     figure.update_yaxes(tickmode="array", tickvals=positions, ticktext=ticks, autorange="reversed", title="attending")
     side = min(900, 260 + 16 * len(tokens))
-    figure.update_layout(title=title, height=side + 80, margin=dict(l=10, r=10, t=60, b=10))
+    figure.update_layout(title=escape(title), height=side + 80, margin=dict(l=10, r=10, t=60, b=10))
     return figure
 
 

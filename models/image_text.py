@@ -61,11 +61,13 @@ class ImageTextModel:
         return _preprocess(self.policy, rgb)
 
     def tokenize(self, prompts: Sequence[str]) -> Prompts:
+        # split_special_tokens: a prompt typed with "<|endoftext|>" or "[SEP]" means those characters;
+        # as control tokens they would end the prompt early or be masked out.
         with self.lock:  # fast tokenizers keep truncation settings as state
-            full = self.tokenizer(list(prompts), add_special_tokens=True)
+            full = self.tokenizer(list(prompts), add_special_tokens=True, split_special_tokens=True)
             batch = self.tokenizer(
                 list(prompts), padding=True, truncation=True, max_length=self.max_prompt_tokens,
-                return_tensors="pt", return_special_tokens_mask=True,
+                return_tensors="pt", return_special_tokens_mask=True, split_special_tokens=True,
             )
         tokens, special = [], []
         for row, mask, attention in zip(batch["input_ids"], batch["special_tokens_mask"], batch["attention_mask"]):

@@ -47,7 +47,8 @@ class ZeroShotEncoder:
     def _classifier(self, descriptions: tuple[tuple[str, str], ...] = DEFAULT_DESCRIPTIONS) -> TextClassifier:
         labels = [label for label, _ in descriptions]
         with self.lock:
-            batch = self.tokenizer([text for _, text in descriptions], padding=True, truncation=True, return_tensors="pt")
+            batch = self.tokenizer([text for _, text in descriptions], padding=True, truncation=True, return_tensors="pt",
+                                   split_special_tokens=True)  # descriptions are typed by users too
             with torch.no_grad():
                 output = self.network(**batch)
             anchors = F.normalize(mean_pool(output.last_hidden_state, batch["attention_mask"]), dim=-1)

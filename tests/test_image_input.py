@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, features
 
 from conftest import encode
 from explainers.image import explain_image
@@ -68,7 +68,20 @@ def test_text_file():
 
 
 def test_truncated_jpeg(chelsea_jpeg):
-    message = _refused(chelsea_jpeg[: len(chelsea_jpeg) // 2])
+    cut = chelsea_jpeg[: len(chelsea_jpeg) // 2]
+    with Image.open(io.BytesIO(cut)) as probe:  # the header is intact: only decoding finds the damage
+        assert probe.size == (451, 300)
+    message = _refused(cut)
+    assert "truncated" in message or "corrupt" in message
+
+
+def test_truncated_png_opens_but_is_refused_on_load():
+    source = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)  # noise: a long IDAT
+    data = encode(source, "PNG")
+    cut = data[: len(data) // 2]
+    with Image.open(io.BytesIO(cut)) as probe:  # the header is intact: only decoding finds the damage
+        assert probe.size == (64, 64)
+    message = _refused(cut)
     assert "truncated" in message or "corrupt" in message
 
 
@@ -77,8 +90,14 @@ def test_too_many_bytes(chelsea_jpeg):
     assert "MB" in message and "limit" in message
 
 
-@pytest.mark.parametrize("size", [(20000, 20000), (8000, 8000)], ids=["beyond-pillow-limit", "beyond-our-limit"])
+@pytest.mark.parametrize(
+    "size",
+    [(20000, 20000), (12000, 10000), (8000, 8000)],
+    ids=["beyond-pillow-limit", "where-pillow-only-warns", "beyond-our-limit"],
+)
 def test_decompression_bomb_is_refused_quickly(size):
+    if size == (12000, 10000):  # 120 MP: Pillow warns (above MAX_IMAGE_PIXELS) but raises only at twice that
+        assert Image.MAX_IMAGE_PIXELS < 12000 * 10000 < 2 * Image.MAX_IMAGE_PIXELS
     data = _png_declaring(*size)
     assert len(data) < 100
     assert struct.unpack(">II", data[16:24]) == size  # the crafted header declares that size
@@ -93,6 +112,119 @@ def test_valid_but_unsupported_format(fmt):
     assert fmt in message and "not supported" in message
     for name in SUPPORTED_NAMES:
         assert name in message
+
+
+def _ftyp(major: bytes, *compatible: bytes) -> bytes:
+    """An ISO-BMFF file type box (size, "ftyp", major brand, minor version, compatible brands), then junk."""
+    box = b"ftyp" + major + b"\0\0\0\0" + b"".join(compatible)
+    junk = np.random.default_rng(2).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    return struct.pack(">I", 4 + len(box)) + box + b"\0\0\0\x08free" + junk
+
+
+HEIC_MESSAGE = (
+    "HEIC/HEIF photos (the iPhone default) cannot be read here. Please export the photo as JPEG or PNG first."
+)
+
+
+@pytest.mark.parametrize("brand", [b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"])
+def test_heic_photo_gets_its_own_message(brand):
+    data = _ftyp(brand, b"mif1", b"heic", b"miaf")
+    message = _refused(data)
+    assert message == HEIC_MESSAGE
+
+
+@pytest.mark.parametrize(
+    "data",
+    [_ftyp(b"avif", b"avif", b"mif1", b"miaf"), _ftyp(b"avis", b"avis", b"msf1"), _ftyp(b"mif1", b"mif1", b"avif")],
+    ids=["avif", "avif-sequence", "avif-in-a-generic-heif-box"],
+)
+def test_unreadable_avif_gets_its_own_message(data):
+    message = _refused(data)
+    assert "AVIF" in message and "HEIC" not in message and "JPEG or PNG" in message
+
+
+def test_pillow_decides_first_so_a_heif_plugin_would_be_used(monkeypatch):
+    """The HEIC message is only for files Pillow cannot identify: with a plugin (pillow-heif registers one like
+    this), Pillow's verdict stands. Here that is "HEIF images are not supported", until HEIF is added to the formats."""
+    from PIL import ImageFile
+
+    class FakeHeifPlugin(ImageFile.ImageFile):
+        format, format_description = "HEIF", "HEIF (test plugin)"
+
+        def _open(self):
+            self._size, self._mode = (8, 8), "RGB"
+
+    monkeypatch.setitem(Image.OPEN, "HEIF", (FakeHeifPlugin, lambda prefix: prefix[4:12] == b"ftypheic"))
+    monkeypatch.setattr(Image, "ID", [*Image.ID, "HEIF"])
+    message = _refused(_ftyp(b"heic", b"mif1", b"heic"))
+    assert message.startswith("HEIF images are not supported") and message != HEIC_MESSAGE
+
+
+@pytest.mark.skipif(not features.check("avif"), reason="this Pillow cannot write AVIF")
+def test_heif_photo_in_a_generic_box_that_pillows_avif_reader_claims():
+    """A real HEIF structure (items, properties) with HEVC instead of AV1, under the generic brand mif1, which
+    Pillow's AVIF plugin accepts first and then gives up on."""
+    avif = encode(Image.new("RGB", (16, 16), (200, 10, 10)), "AVIF")
+    assert avif[4:12] == b"ftypavif"
+    heif = avif.replace(b"av01", b"hvc1").replace(b"av1C", b"hvcC")
+    heif = heif[:8] + b"mif1" + heif[12:16] + heif[16:32].replace(b"avif", b"heic") + heif[32:]
+    assert _refused(heif) == HEIC_MESSAGE
+
+
+@pytest.mark.skipif(not features.check("avif"), reason="this Pillow cannot write AVIF")
+def test_avif_that_pillow_reads_is_refused_by_name():
+    message = _refused(encode(Image.new("RGB", (16, 16), (200, 10, 10)), "AVIF"))
+    assert "AVIF" in message and "not supported" in message
+
+
+@pytest.mark.parametrize("brand", [b"isom", b"mp42", b"qt  ", b"M4A ", b"3gp4"])
+def test_video_with_an_ftyp_box_gets_the_generic_message(brand):
+    message = _refused(_ftyp(brand, b"isom", b"mp41"))
+    assert "not an image" in message and "HEIC" not in message and "AVIF" not in message
+
+
+@pytest.mark.parametrize(
+    "data, heic",
+    [(b"\0\0\0\x18ftyp", False), (b"\0\0\0\x18ftyphei", False), (b"\0\0\0\0ftypheic", True)],
+    ids=["no-brand", "cut-brand", "box-to-the-end-of-file"],
+)
+def test_a_cut_ftyp_box(data, heic):
+    message = _refused(data)
+    assert (message == HEIC_MESSAGE) if heic else ("not an image" in message)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script><rect width="9" height="9"/></svg>',
+        "<!DOCTYPE html><html><body><img src=x onerror=alert(1)></body></html>",
+        "%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n",
+    ],
+    ids=["svg-with-script", "html-page", "pdf"],
+)
+def test_a_document_named_like_an_image_is_not_an_image(text):
+    message = _refused(text.encode())
+    assert "not an image" in message and "<" not in message  # the message never echoes the upload
+
+
+def test_gif_header_followed_by_html_is_refused():
+    data = b"GIF89a" + b"<html><script>alert(1)</script></html>"
+    message = _refused(data)
+    assert "not an image" in message or "corrupt" in message
+    assert "script" not in message
+
+
+def test_valid_gif_carrying_html_gives_only_its_pixels():
+    """A polyglot: a real GIF with HTML in a comment block and after its trailer. Only pixels come out."""
+    html = b"<html><script>alert(1)</script></html>"
+    data = encode(Image.new("RGB", (20, 20), (10, 200, 30)), "GIF", comment=html) + html
+    with Image.open(io.BytesIO(data)) as probe:
+        assert probe.info["comment"] == html  # the payload is really in the file
+    decoded = _rgb(data)
+    assert decoded.format == "GIF" and decoded.original_size == (20, 20)
+    assert (decoded.rgb == (10, 200, 30)).all()
+    assert not any("script" in note or "<" in note for note in decoded.notes)
+    assert set(vars(decoded)) == {"rgb", "original_size", "format", "notes"}  # no metadata field to carry it
 
 
 # --- Accepted inputs, each with the property that makes it right -------------------------------
@@ -147,6 +279,25 @@ def test_rgba_transparency_is_composited_on_white():
     assert any("transparent" in note.lower() for note in decoded.notes)
 
 
+def test_colour_hidden_under_transparency_does_not_show_through():
+    """Fully transparent pixels often keep a colour (here bright green); a naive RGBA to RGB reveals it."""
+    rgba = np.zeros((10, 30, 4), np.uint8)
+    rgba[:, :10] = (0, 255, 0, 0)  # hidden green
+    rgba[:, 10:20] = (255, 0, 0, 128)  # half-transparent red
+    rgba[:, 20:] = (0, 0, 255, 255)  # opaque blue
+    decoded = _rgb(encode(Image.fromarray(rgba, "RGBA"), "PNG"))
+    assert (decoded.rgb[:, :10] == 255).all()
+    assert np.abs(decoded.rgb[:, 10:20].astype(int) - (255, 127, 127)).max() <= 1  # red half over white
+    assert (decoded.rgb[:, 20:] == (0, 0, 255)).all()
+
+
+def test_grey_with_alpha_hides_what_is_under_transparency():
+    la = np.zeros((8, 8, 2), np.uint8)  # left: black, fully transparent (a naive conversion shows black)
+    la[:, 4:] = (40, 255)  # right: dark grey, opaque
+    decoded = _rgb(encode(Image.fromarray(la, "LA"), "PNG"))
+    assert (decoded.rgb[:, :4] == 255).all() and (decoded.rgb[:, 4:] == 40).all()
+
+
 def test_opaque_rgba_gets_no_transparency_note():
     rgba = np.full((8, 8, 4), 255, np.uint8)
     rgba[..., :3] = (10, 20, 30)
@@ -178,6 +329,19 @@ def test_animated_gif_uses_the_first_frame():
     frames = [Image.new("RGB", (16, 16), colour) for colour in [(255, 0, 0), (0, 255, 0), (0, 0, 255)]]
     buffer = io.BytesIO()
     frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    decoded = _rgb(buffer.getvalue())
+    assert (decoded.rgb == (255, 0, 0)).all()
+    assert any("3 frames" in note and "first" in note for note in decoded.notes)
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "PNG"], ids=["animated-webp", "apng"])
+def test_other_animated_formats_use_the_first_frame(fmt):
+    frames = [Image.new("RGB", (16, 16), colour) for colour in [(255, 0, 0), (0, 255, 0), (0, 0, 255)]]
+    buffer = io.BytesIO()
+    options = {"lossless": True} if fmt == "WEBP" else {}
+    frames[0].save(buffer, format=fmt, save_all=True, append_images=frames[1:], duration=100, loop=0, **options)
+    with Image.open(io.BytesIO(buffer.getvalue())) as probe:
+        assert probe.n_frames == 3  # really animated
     decoded = _rgb(buffer.getvalue())
     assert (decoded.rgb == (255, 0, 0)).all()
     assert any("3 frames" in note and "first" in note for note in decoded.notes)
@@ -217,6 +381,28 @@ def test_exif_orientation_is_applied():
     top_left = decoded.rgb[:8, :8].astype(int).mean(axis=(0, 1))
     assert top_right[0] > 200 and top_right[1] < 60
     assert abs(top_left - 128).max() < 20
+
+
+# Where the stored top-left corner appears for each EXIF orientation, and whether width and height swap.
+ORIENTATIONS = {
+    1: ("top left", False), 2: ("top right", False), 3: ("bottom right", False), 4: ("bottom left", False),
+    5: ("top left", True), 6: ("top right", True), 7: ("bottom right", True), 8: ("bottom left", True),
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+def test_every_exif_orientation_puts_the_stored_corner_where_it_is_shown(orientation):
+    corner, swapped = ORIENTATIONS[orientation]
+    stored = _mark_corner(width=60, height=40)
+    exif = stored.getexif()
+    exif[0x0112] = orientation
+    decoded = _rgb(encode(stored, "PNG", exif=exif.tobytes()))  # lossless: the corners are exact
+    assert decoded.rgb.shape[:2] == ((60, 40) if swapped else (40, 60))
+    h, w = decoded.rgb.shape[:2]
+    corners = {"top left": decoded.rgb[:10, :10], "top right": decoded.rgb[:10, w - 10 :],
+               "bottom left": decoded.rgb[h - 10 :, :10], "bottom right": decoded.rgb[h - 10 :, w - 10 :]}
+    for name, block in corners.items():
+        assert (block == ((255, 0, 0) if name == corner else (128, 128, 128))).all(), (orientation, name)
 
 
 def test_webp_and_bmp_decode_exactly():

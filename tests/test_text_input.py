@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from explainers.text import MAX_CHARACTERS, TextInputError, TextSettings, check_text, explain_text
-from explainers.text_types import TextReport, token_groups
+from explainers.text_plots import attention_figure, attribution_bars
+from explainers.text_types import TextReport, grouped_values, token_groups
 
 pytestmark = pytest.mark.usefixtures("single_thread", "no_network")
 
@@ -134,6 +135,73 @@ def test_literal_special_token_names_are_plain_text(minilm):
     assert "[MASK]" not in report.tokens
     assert [w for w in words_of(report) if w.isalpha()] == ["CLS", "SEP", "MASK"]
     assert any(v != 0 for v in report.attribution.values[1:-1])
+
+
+@pytest.mark.parametrize(
+    "text, typed",
+    [("[PAD] [UNK]", ["PAD", "UNK"]), ("great[SEP]terrible[PAD]", ["great", "SEP", "terrible", "PAD"]),
+     ("[MASK]", ["MASK"])],
+    ids=["pad-and-unk", "glued-to-words", "mask-alone"],
+)
+def test_typed_pad_unk_and_glued_special_token_names_are_plain_text(minilm, text, typed):
+    """A typed [PAD] as a real token would be masked out of what the model reads; [UNK] would hide a word."""
+    report = explain_or_refuse(minilm, text)
+    assert isinstance(report, TextReport), report
+    check_report(report, text)
+    assert not {"[PAD]", "[UNK]", "[MASK]"} & set(report.tokens), report.tokens
+    assert report.tokens.count("[CLS]") == 1 and report.tokens.count("[SEP]") == 1
+    assert [w for w in words_of(report) if w.isalpha()] == typed
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["good\u200b movie", "good \u2060movie", "\ufeffgood movie", "good\x00 movie", "good \u200d\u200c movie"],
+    ids=["zero-width-space", "word-joiner", "byte-order-mark", "nul", "zero-width-joiners"],
+)
+def test_invisible_characters_between_words_change_nothing(minilm, text):
+    report = explain_or_refuse(minilm, text, methods=())
+    plain = explain_text(minilm, "good movie")
+    assert isinstance(report, TextReport), report
+    check_report(report, text)
+    assert report.tokens == plain.tokens == ("[CLS]", "good", "movie", "[SEP]")
+    assert [p.score for p in report.predictions] == pytest.approx([p.score for p in plain.predictions], abs=1e-6)
+    assert words_of(report) == ["good", "movie"]  # labels are the typed words, without the invisible ones
+
+
+@pytest.mark.parametrize(
+    "text", ["\u200b\u200b", "\ufeff", "\u200d\u2060", "\x00\x00", " \u200b\n\x00 "],
+    ids=["zero-width-spaces", "byte-order-mark", "joiners", "nul-bytes", "mixed"],
+)
+def test_only_invisible_characters_is_refused(minilm, text):
+    with pytest.raises(TextInputError, match="nothing the model can read"):
+        explain_text(minilm, text, ALL)
+
+
+@pytest.mark.parametrize("text, emoji", [("😀😀😀", ["😀😀😀"]), ("🎬 🍿 👍", ["🎬", "🍿", "👍"])], ids=["one-run", "three"])
+def test_only_emoji_is_explained_with_the_emoji_as_labels(minilm, text, emoji):
+    """Each emoji run is one unknown token: text, not a control token, and shown as typed, never as [UNK]."""
+    report = explain_or_refuse(minilm, text)
+    assert isinstance(report, TextReport), report
+    check_report(report, text)
+    assert report.tokens[1:-1] == ("[UNK]",) * len(emoji)
+    assert words_of(report) == emoji
+    assert all(v != 0 for v in report.attribution.values[1:-1])
+
+
+def test_repeated_words_keep_one_bar_and_one_row_each(minilm):
+    """On a categorical axis the three "the" would collapse into one bar; each keeps its own place and label."""
+    text = "the the the"
+    report = explain_or_refuse(minilm, text)
+    assert isinstance(report, TextReport), report
+    groups = token_groups(report, merge_words=True, hide_special=True)
+    labels = [label for label, _ in groups]
+    assert labels == ["the", "the", "the"]
+    bars = attribution_bars(labels, grouped_values(report.attribution.values, groups), "words")
+    assert len(bars.data[0].x) == 3 and len(set(bars.data[0].y)) == 3
+    assert list(bars.layout.yaxis.ticktext) == labels and list(bars.layout.yaxis.tickvals) == list(bars.data[0].y)
+    attention = attention_figure(report.tokens, report.attention[-1].mean(0), "attention")
+    assert attention.data[0].z.shape == (5, 5) and len(set(attention.layout.xaxis.tickvals)) == 5
+    assert list(attention.layout.xaxis.ticktext) == list(attention.layout.yaxis.ticktext) == list(report.tokens)
 
 
 def test_html_and_script_payload_is_just_text(minilm):
