@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -61,6 +62,11 @@ def grace_hopper() -> np.ndarray:
 @pytest.fixture(scope="session")
 def chelsea_jpeg(chelsea) -> bytes:
     return encode(chelsea, "JPEG", quality=90)
+
+
+def shown(elements) -> str:
+    """What a reader sees of Streamlit Markdown elements (AppTest gives their source): escapes resolved."""
+    return " ".join(re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", element.value) for element in elements)
 
 
 def encode(image, fmt: str, **options) -> bytes:
@@ -258,3 +264,37 @@ def conse():
         patch.setenv("HF_HUB_OFFLINE", "1")
         patch.setenv("XAI_OFFLINE", "1")
         return load_bundled_conse()
+
+
+# --- A real server and a real browser (harness/live.py) -------------------------------------------
+
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots, kept by CI
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium through Playwright, once per test run; each test opens its own contexts."""
+    from playwright.sync_api import sync_playwright
+
+    from harness.live import CHROMIUM, CHROMIUM_OPTIONS
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(**CHROMIUM_OPTIONS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    """`streamlit run app.py` on loopback with the production config, offline (bundled models)."""
+    from harness.live import LiveServer
+
+    server = LiveServer()
+    yield server
+    server.stop()
+
+
+def screenshot(page, name: str) -> None:
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)

@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 import models.network
 import ui.image_view
+from conftest import shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 IMAGE_PAGE = "pages/image/page.py"
@@ -38,7 +39,7 @@ def test_home_page_links_to_the_image_page():
 
 def test_image_page_says_which_model_answered_and_why():
     app = image_app()
-    text = " ".join(c.value for c in app.caption) + " ".join(w.value for w in app.warning)
+    text = shown(app.caption) + " " + shown(app.warning)
     assert "EfficientNet-Lite0" in text
     assert "offline" in text and "microsoft/resnet-50" in text
 

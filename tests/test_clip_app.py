@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 import models.network
 import ui.clip_view
+from conftest import shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 CLIP_PAGE = "pages/clip/page.py"
@@ -38,7 +39,7 @@ def explain(app: AppTest, prompts: str, samples=("Cat (Chelsea)",), template="a 
 
 def test_page_names_the_stand_in_honestly():
     app = clip_app()
-    text = " ".join(c.value for c in app.caption) + " ".join(w.value for w in app.warning)
+    text = shown(app.caption) + " " + shown(app.warning)
     assert "ConSE" in text and "not CLIP" in text and "openai/clip-vit-base-patch32" in text
 
 
@@ -81,12 +82,12 @@ def test_two_images_add_a_similarity_matrix():
 ])
 def test_bad_prompts_get_a_clear_message_and_the_page_keeps_working(prompts, template, message):
     app = explain(clip_app(), prompts, template=template)
-    assert any(message in e.value for e in app.error)
+    assert message in shown(app.error)
     app = explain(app, "a cat\na dog")
     assert not app.error
 
 
 def test_duplicate_and_single_prompts_are_explained_with_a_note():
     app = explain(clip_app(), "a cat\na cat")
-    notes = " ".join(i.value for i in app.info)
+    notes = shown(app.info)
     assert "appears twice" in notes and "single prompt" in notes

@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 import models.network
 import ui.text_view
+from conftest import shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TEXT_PAGE = "pages/text/page.py"
@@ -36,12 +37,12 @@ def explain(app: AppTest, text: str, methods=("integrated-gradients", "attention
 
 
 def captions(app) -> str:
-    return " ".join(c.value for c in app.caption)
+    return shown(app.caption)
 
 
 def test_text_page_says_which_model_answered_how_and_why():
     app = text_app()
-    text = captions(app) + " ".join(w.value for w in app.warning)
+    text = captions(app) + " " + shown(app.warning)
     assert "MiniLM" in text and "zero-shot" in text.lower()
     assert "gchhablani/bert-base-cased-finetuned-sst2" in text and "offline" in text
     assert "description" in text  # how it classifies

@@ -20,6 +20,7 @@ from explainers.text_plots import attribution_bars, attribution_text_figure
 from explainers.types import METHOD_NAMES
 
 from .image_view import UPLOAD_TYPES, ImageInput
+from .markdown import plain
 from .resources import sha256
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,9 @@ class Request:
 
 
 def choose_images() -> list[ImageInput]:
-    source = st.radio("Images", ["Sample gallery", "Upload photos"], horizontal=True, key="clip_source")
+    source = st.radio("Images", ["Sample gallery", "Upload photos"], horizontal=True, key="clip_source", persist_state="session")
     if source == "Sample gallery":
-        names = st.multiselect("Sample photos", list(SAMPLES), default=["Astronaut (Eileen Collins)"], key="clip_samples",
+        names = st.multiselect("Sample photos", list(SAMPLES), default=["Astronaut (Eileen Collins)"], key="clip_samples", persist_state="session",
                                max_selections=MAX_IMAGES)
         return [ImageInput(sample_bytes(n), sha256(sample_bytes(n)), n) for n in names]
     uploads = st.file_uploader("Upload photos (JPEG, PNG, WebP, BMP or GIF)", type=UPLOAD_TYPES,
@@ -57,17 +58,17 @@ def choose_images() -> list[ImageInput]:
 def request_form(model, names: list[str]) -> Request | None:
     available = [m for m in CLIP_METHODS if m != "relevancy" or model.has_attention]
     with st.form("clip_request"):
-        prompts = st.text_area("Prompts, one per line", value=DEFAULT_PROMPTS, key="clip_prompts", height=140,
+        prompts = st.text_area("Prompts, one per line", value=DEFAULT_PROMPTS, key="clip_prompts", persist_state="session", height=140,
                                help=f"Up to {MAX_PROMPTS}; duplicates are used once.")
         template = st.text_input("Template ({} marks where each prompt goes; leave empty for none)",
-                                 value=DEFAULT_TEMPLATE, key="clip_template")
-        methods = st.multiselect("Views", available, default=available, format_func=METHOD_NAMES.get, key="clip_methods")
+                                 value=DEFAULT_TEMPLATE, key="clip_template", persist_state="session")
+        methods = st.multiselect("Views", available, default=available, format_func=METHOD_NAMES.get, key="clip_methods", persist_state="session")
         image_index = 0
         if len(names) > 1:
-            image_index = st.selectbox("Image to explain", range(len(names)), format_func=lambda i: names[i], key="clip_image")
+            image_index = st.selectbox("Image to explain", range(len(names)), format_func=lambda i: names[i], key="clip_image", persist_state="session")
         layer = None
         if "gradcam" in available and model.layers:
-            layer = st.selectbox("Grad-CAM layer", list(reversed(model.layers)), key="clip_layer",
+            layer = st.selectbox("Grad-CAM layer", list(reversed(model.layers)), key="clip_layer", persist_state="session",
                                  help="For a ViT, the input of this block, its patch tokens as a grid.")
         submitted = st.form_submit_button("Explain", type="primary")
     if not submitted:
@@ -90,7 +91,7 @@ def run(model, images, decoded, request: Request) -> ClipReport | None:
                 model, [d.rgb for d in decoded], request.settings,
             )
     except PromptError as error:
-        st.error(str(error))
+        st.error(plain(error))
     except Exception as error:  # never show a traceback, a path or the user's data
         log.error("image-text explanation failed: %s", type(error).__name__)
         st.error("Something went wrong while explaining. The app still works: try other prompts or photos.")
@@ -99,16 +100,16 @@ def run(model, images, decoded, request: Request) -> ClipReport | None:
 
 def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
     for note in report.notes:
-        st.info(note)
+        st.info(plain(note))
     left, right = st.columns([3, 2])
     with left:
         figure = prompt_bars(report.prompts, report.probabilities[image_index], highlight=report.target.index)
         st.plotly_chart(figure, key="clip_bars")
     with right:
         chosen = st.selectbox("Prompt to explain", range(len(report.prompts)), index=report.target.index,
-                              format_func=lambda i: report.prompts[i], key="clip_target",
+                              format_func=lambda i: report.prompts[i], key="clip_target", persist_state="session",
                               help="The best match by default; every prompt's maps are already computed.")
-        opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="clip_opacity")
+        opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="clip_opacity", persist_state="session")
     if len(names) > 1:
         st.plotly_chart(similarity_figure(names, report.prompts, report.similarity, report.probabilities), key="clip_matrix")
     stem = f"clip-{names[image_index].rsplit('.', 1)[0][:40]}"

@@ -16,6 +16,7 @@ from explainers.samples import SAMPLES, sample_bytes
 from explainers.targets import TargetError
 from explainers.types import METHOD_NAMES
 
+from .markdown import plain
 from .resources import sha256
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,9 @@ class Request:
 
 
 def choose_image() -> ImageInput | None:
-    source = st.radio("Image", ["Sample gallery", "Upload a photo"], horizontal=True, key="image_source")
+    source = st.radio("Image", ["Sample gallery", "Upload a photo"], horizontal=True, key="image_source", persist_state="session")
     if source == "Sample gallery":
-        name = st.selectbox("Sample photo", list(SAMPLES), key="image_sample")
+        name = st.selectbox("Sample photo", list(SAMPLES), key="image_sample", persist_state="session")
         st.caption(SAMPLES[name][1] + " Public-domain photo shipped with scikit-image or matplotlib.")
         data = sample_bytes(name)
         return ImageInput(data, sha256(data), name)
@@ -81,10 +82,10 @@ def decode(image: ImageInput) -> DecodedImage | None:
     """The decoded photo, or None after showing the user why it cannot be used."""
     decoded = _decode(image.key, image.data)
     if isinstance(decoded, str):
-        st.error(f"**{image.name}**: {decoded}")
+        st.error(f"**{plain(image.name)}**: {plain(decoded)}")
         return None
     for note in decoded.notes:
-        st.info(note)
+        st.info(plain(note))
     return decoded
 
 
@@ -94,32 +95,32 @@ def request_form(classifier) -> Request | None:
     defaults = [m for m in ("gradcam", "integrated-gradients") if m in available]
     with st.form("image_request"):
         methods = st.multiselect(
-            "Methods", available, default=defaults, format_func=METHOD_NAMES.get, key="image_methods"
+            "Methods", available, default=defaults, format_func=METHOD_NAMES.get, key="image_methods", persist_state="session"
         )
         choices = [TOP_CHOICE] + [f"{i} · {label}" for i, label in enumerate(classifier.labels)]
-        target = st.selectbox("Explain which class", choices, key="image_target", help="Type to search all classes.")
+        target = st.selectbox("Explain which class", choices, key="image_target", persist_state="session", help="Type to search all classes.")
         layer = None
         if classifier.layers:
             layer = st.selectbox(
                 "Layer for the Grad-CAM family",
                 list(reversed(classifier.layers)),
-                key="image_layer",
+                key="image_layer", persist_state="session",
                 help="The last stage is coarse but most class-specific; earlier stages are sharper and less specific.",
             )
         with st.expander("Integrated Gradients settings"):
-            baseline = st.radio("Baseline", BASELINES, horizontal=True, key="image_ig_baseline")
+            baseline = st.radio("Baseline", BASELINES, horizontal=True, key="image_ig_baseline", persist_state="session")
             rule = st.radio(
                 "Path sampling",
                 ["adaptive", "gausslegendre", "riemann_trapezoid"],
                 format_func={"adaptive": "adaptive (ours)", "gausslegendre": "Gauss-Legendre (captum's default)",
                              "riemann_trapezoid": "uniform trapezoid"}.get,
                 horizontal=True,
-                key="image_ig_rule",
+                key="image_ig_rule", persist_state="session",
             )
-            steps = st.slider("Steps (gradient evaluations)", 8, 256, ImageSettings.ig_steps, step=8, key="image_ig_steps")
+            steps = st.slider("Steps (gradient evaluations)", 8, 256, ImageSettings.ig_steps, step=8, key="image_ig_steps", persist_state="session")
         with st.expander("SmoothGrad settings"):
-            samples = st.slider("Noisy samples", 4, 64, ImageSettings.smoothgrad_samples, step=4, key="image_sg_samples")
-            noise = st.slider("Noise (fraction of the pixel range)", 0.05, 0.5, ImageSettings.smoothgrad_noise, key="image_sg_noise")
+            samples = st.slider("Noisy samples", 4, 64, ImageSettings.smoothgrad_samples, step=4, key="image_sg_samples", persist_state="session")
+            noise = st.slider("Noise (fraction of the pixel range)", 0.05, 0.5, ImageSettings.smoothgrad_noise, key="image_sg_noise", persist_state="session")
         submitted = st.form_submit_button("Explain", type="primary")
     if not submitted:
         return None
@@ -143,7 +144,7 @@ def run(classifier, image: ImageInput, decoded: DecodedImage, request: Request) 
                 classifier, decoded.rgb, request.settings,
             )
     except TargetError as error:
-        st.error(str(error))
+        st.error(plain(error))
     except Exception as error:  # never show a traceback, a path or the user's data
         log.error("image explanation failed: %s", type(error).__name__)
         st.error("Something went wrong while explaining this image. The app still works: try another method or photo.")
@@ -156,13 +157,13 @@ def show_report(report: ImageReport, image_name: str) -> None:
     with left:
         st.plotly_chart(prediction_bars(report.predictions, highlight=target.index), key="predictions")
     with right:
-        st.markdown(f"**Explaining:** {target.label} (class {target.index}, probability {target.score:.1%})")
+        st.markdown(f"**Explaining:** {plain(target.label)} (class {target.index}, probability {target.score:.1%})")
         if not report.explanations:
             st.info("Choose at least one method and press Explain to see where the evidence is.")
             return
-        opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="image_opacity")
+        opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="image_opacity", persist_state="session")
         views = ["One figure per method"] + (["Side by side"] if len(report.explanations) > 1 else [])
-        view = st.radio("View", views, horizontal=True, key="image_view")
+        view = st.radio("View", views, horizontal=True, key="image_view", persist_state="session")
         with st.expander("What do these methods do?"):
             for explanation in report.explanations:
                 st.markdown(f"**{METHOD_NAMES[explanation.method]}**: {METHOD_HELP[explanation.method]}")

@@ -6,10 +6,12 @@ import streamlit as st
 
 from models.info import ModelInfo
 
+from .markdown import plain
+
 
 def show_model_status(info: ModelInfo, how: str = "") -> None:
-    st.caption(f"**Model answering:** {info.name} · weights from {info.source}")
+    st.caption(f"**Model answering:** {plain(info.name)} · weights from {plain(info.source)}")
     if how:
-        st.caption(f"**How it classifies:** {how}")
+        st.caption(f"**How it classifies:** {plain(how)}")
     if info.note:
-        st.warning(info.note, icon="ℹ️")
+        st.warning(plain(info.note), icon="ℹ️")

@@ -26,6 +26,8 @@ from explainers.text_plots import (
 )
 from models.text_models import DEFAULT_DESCRIPTIONS, ZeroShotEncoder
 
+from .markdown import plain
+
 log = logging.getLogger(__name__)
 TOP_CHOICE = "Top prediction"
 METHOD_LABELS = {
@@ -91,20 +93,20 @@ def _use_example() -> None:
 
 def request_form(classifier) -> Request | None:
     st.selectbox(
-        "Example sentences", ["Type your own"] + list(EXAMPLES), key="text_example", on_change=_use_example
+        "Example sentences", ["Type your own"] + list(EXAMPLES), key="text_example", persist_state="session", on_change=_use_example
     )
     st.session_state.setdefault("text_input", EXAMPLES[0])
     with st.form("text_request"):
-        text = st.text_area("Text", key="text_input", height=100, help="Anything the model's tokenizer can read; long texts are cut at the model's limit, with a notice.")
+        text = st.text_area("Text", key="text_input", persist_state="session", height=100, help="Anything the model's tokenizer can read; long texts are cut at the model's limit, with a notice.")
         compare_with = st.text_area(
-            "Compare with (optional)", key="text_compare", height=68,
+            "Compare with (optional)", key="text_compare", persist_state="session", height=68,
             placeholder="Change a word or two of the text above and see what moves.",
         )
         methods = st.multiselect(
-            "Views", TEXT_METHODS, default=list(TEXT_METHODS), format_func=METHOD_LABELS.get, key="text_methods"
+            "Views", TEXT_METHODS, default=list(TEXT_METHODS), format_func=METHOD_LABELS.get, key="text_methods", persist_state="session"
         )
         target = st.selectbox(
-            "Explain which label", [TOP_CHOICE] + list(classifier.labels), key="text_target",
+            "Explain which label", [TOP_CHOICE] + list(classifier.labels), key="text_target", persist_state="session",
             help="Token attributions explain this label's score.",
         )
         with st.expander("Integrated Gradients settings"):
@@ -112,9 +114,9 @@ def request_form(classifier) -> Request | None:
                 "Path sampling", ["adaptive", "gausslegendre", "riemann_trapezoid"],
                 format_func={"adaptive": "adaptive (ours)", "gausslegendre": "Gauss-Legendre (captum's default)",
                              "riemann_trapezoid": "uniform trapezoid"}.get,
-                horizontal=True, key="text_ig_rule",
+                horizontal=True, key="text_ig_rule", persist_state="session",
             )
-            steps = st.slider("Steps (gradient evaluations)", 8, 256, TextSettings.ig_steps, step=8, key="text_ig_steps")
+            steps = st.slider("Steps (gradient evaluations)", 8, 256, TextSettings.ig_steps, step=8, key="text_ig_steps", persist_state="session")
         submitted = st.form_submit_button("Explain", type="primary")
     if not submitted:
         return None
@@ -140,7 +142,7 @@ def run(classifier, request: Request) -> tuple[TextReport, TextReport | None] | 
             second = explain(request.compare_with, target=str(first.target.index)) if request.compare_with else None
         return first, second
     except (TextInputError, TargetError) as error:
-        st.error(str(error))
+        st.error(plain(error))
     except Exception as error:  # never show a traceback or the user's text in an error
         log.error("text explanation failed: %s", type(error).__name__)
         st.error("Something went wrong while explaining this text. The app still works: try another text or view.")
@@ -149,22 +151,22 @@ def run(classifier, request: Request) -> tuple[TextReport, TextReport | None] | 
 
 def show_report(report: TextReport, second: TextReport | None) -> None:
     if report.truncation_notice:
-        st.warning(report.truncation_notice, icon="✂️")
+        st.warning(plain(report.truncation_notice), icon="✂️")
     left, right = st.columns([2, 3])
     with left:
         figure = prediction_bars(report.predictions, highlight=report.target.index)
         figure.update_layout(title="Predictions")
         st.plotly_chart(figure, key="text_predictions")
     with right:
-        st.markdown(f"**Explaining:** {report.target.label} (probability {report.target.score:.1%})")
+        st.markdown(f"**Explaining:** {plain(report.target.label)} (probability {report.target.score:.1%})")
         if second is not None:
             share = next(p.score for p in second.predictions if p.index == report.target.index)
-            st.markdown(f"**Second text:** {report.target.label} probability {share:.1%} "
+            st.markdown(f"**Second text:** {plain(report.target.label)} probability {share:.1%} "
                         f"({share - report.target.score:+.1%} against the first)")
             if second.truncation_notice:
-                st.warning(f"Second text: {second.truncation_notice}", icon="✂️")
-        merge = st.toggle("Merge word pieces into words", value=True, key="text_merge")
-        hide = st.toggle("Hide [CLS] and [SEP]", value=True, key="text_hide_special")
+                st.warning(f"Second text: {plain(second.truncation_notice)}", icon="✂️")
+        merge = st.toggle("Merge word pieces into words", value=True, key="text_merge", persist_state="session")
+        hide = st.toggle("Hide [CLS] and [SEP]", value=True, key="text_hide_special", persist_state="session")
     names = [METHOD_LABELS[m] for m in TEXT_METHODS if _has(report, m)]
     if second is not None and report.attribution is not None:
         names.append("Compare the two texts")
@@ -227,9 +229,9 @@ def _show_attention(report: TextReport) -> None:
     _selected_layer_head(report)
     a, b = st.columns(2)
     with a:
-        layer = st.selectbox("Layer", list(range(1, layers + 1)), index=layers - 1, key="text_layer")
+        layer = st.selectbox("Layer", list(range(1, layers + 1)), index=layers - 1, key="text_layer", persist_state="session")
     with b:
-        head = st.selectbox("Head", [AVERAGE] + [f"head {h}" for h in range(1, heads + 1)], key="text_head")
+        head = st.selectbox("Head", [AVERAGE] + [f"head {h}" for h in range(1, heads + 1)], key="text_head", persist_state="session")
     matrix = attention[layer - 1].mean(0) if head == AVERAGE else attention[layer - 1, int(head.split()[1]) - 1]
     detail = attention_figure(report.tokens, matrix, f"Layer {layer}, {head}: who attends to whom")
     st.plotly_chart(detail, key="text_attention")

@@ -4,6 +4,7 @@ import streamlit as st
 
 from models.image_text_models import DEFAULT_CLIP_MODEL
 from ui import clip_view, image_view
+from ui.markdown import plain
 from ui.model_status import show_model_status
 from ui.resources import image_text_model
 
@@ -17,7 +18,7 @@ with st.sidebar:
     model_name = st.text_input(
         "Image-text model",
         value=DEFAULT_CLIP_MODEL,
-        key="clip_model",
+        key="clip_model", persist_state="session",
         help="clip (openai/clip-vit-base-patch32), conse (bundled stand-in), any CLIPModel id, or a local directory.",
     )
 model = image_text_model(model_name.strip() or DEFAULT_CLIP_MODEL)
@@ -29,7 +30,7 @@ usable = [(image, d) for image, d in decoded if d is not None]
 if usable:
     columns = st.columns(min(len(usable), 6))
     for column, (image, d) in zip(columns, usable):
-        column.image(d.rgb, caption=image.name, width=160)
+        column.image(d.rgb, caption=plain(image.name), width=160)
     names = [image.name for image, _ in usable]
     request = clip_view.request_form(model, names)
     if request is not None:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui import image_view
+from ui.markdown import plain
 from ui.model_status import show_model_status
 from ui.resources import image_classifier
 from models.image_models import DEFAULT_IMAGE_MODEL
@@ -17,7 +18,7 @@ with st.sidebar:
     model_name = st.text_input(
         "Image model",
         value=DEFAULT_IMAGE_MODEL,
-        key="image_model",
+        key="image_model", persist_state="session",
         help="resnet-50, efficientnet-lite0 (bundled), any Hugging Face image classifier id, or a local directory.",
     )
 classifier = image_classifier(model_name.strip() or DEFAULT_IMAGE_MODEL)
@@ -26,7 +27,7 @@ show_model_status(classifier.info)
 image = image_view.choose_image()
 decoded = image_view.decode(image) if image else None
 if decoded is not None:
-    st.image(decoded.rgb, caption=f"{image.name} · {decoded.original_size[0]} x {decoded.original_size[1]}", width=240)
+    st.image(decoded.rgb, caption=f"{plain(image.name)} · {decoded.original_size[0]} x {decoded.original_size[1]}", width=240)
     request = image_view.request_form(classifier)
     if request is not None:
         report = image_view.run(classifier, image, decoded, request)
@@ -37,5 +38,5 @@ result = st.session_state.get("image_result")
 if result:
     key, name, report = result
     if image is None or key != image.key or report.model.name != classifier.info.name:
-        st.caption(f"Showing the last result, for **{name}**. Press Explain to explain the current choice.")
+        st.caption(f"Showing the last result, for **{plain(name)}**. Press Explain to explain the current choice.")
     image_view.show_report(report, name)
