@@ -108,6 +108,16 @@ def test_target_picker_lists_the_zero_shot_labels():
     assert [o for o in app.selectbox(key="text_target").options] == ["Top prediction", "negative", "positive"]
 
 
+def test_a_classes_own_labels_survive_a_visit_to_another_page():
+    app = text_app()
+    own = (("sports", "This text is about sports."), ("politics", "This text is about politics."))
+    app.session_state["text_labels_used"] = own  # what the editor recorded when the class typed them
+    app.switch_page("pages/image/page.py").run()  # a page switch drops the editor's own edits
+    app.switch_page(TEXT_PAGE).run()
+    assert not app.exception
+    assert list(app.selectbox(key="text_target").options) == ["Top prediction", "sports", "politics"]
+
+
 def test_an_explanation_failure_shows_a_friendly_message(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("/secret/path/in/traceback")

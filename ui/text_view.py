@@ -62,10 +62,15 @@ def is_zero_shot(model) -> bool:
 
 def label_descriptions() -> tuple[tuple[str, str], ...]:
     """The zero-shot labels, editable: a class can try its own. Falls back to the defaults when invalid."""
+    if "text_labels" not in st.session_state:
+        # A new editor (first visit, or back from another page, which drops an editor's edits):
+        # it starts from the labels last used, so a class's own labels survive a visit elsewhere.
+        st.session_state["text_labels_start"] = st.session_state.get("text_labels_used", DEFAULT_DESCRIPTIONS)
+    start = st.session_state.get("text_labels_start", DEFAULT_DESCRIPTIONS)
     with st.expander("Labels and their descriptions (zero-shot)", expanded=False):
         st.caption("The text is compared with each description; edit them or add rows to try your own labels.")
         rows = st.data_editor(
-            [{"label": label, "description": text} for label, text in DEFAULT_DESCRIPTIONS],
+            [{"label": label, "description": text} for label, text in start],
             num_rows="dynamic",
             key="text_labels",
             width="stretch",
@@ -82,6 +87,7 @@ def label_descriptions() -> tuple[tuple[str, str], ...]:
     if problem:
         st.error(f"{problem} Using the default labels until that is fixed.")
         return DEFAULT_DESCRIPTIONS
+    st.session_state["text_labels_used"] = tuple(pairs)
     return tuple(pairs)
 
 
