@@ -1,143 +1,221 @@
-"""A real browser (Playwright driving Debian's Chromium) against a real server on loopback."""
+"""Every page as a new user in a real browser (Playwright driving Debian's Chromium) against a real
+server on loopback: pick or upload, press Explain, find every figure, use every download button and
+check what it saved, switch pages. Screenshots land in test-artifacts/."""
 
+from __future__ import annotations
+
+import base64
+import csv
+import io
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
+import re
 
+import numpy as np
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from PIL import Image
+from playwright.sync_api import expect
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+from browser_steps import (
+    add_options, every_download, new_user, open_page, paragraph, press_explain, upload, wait_for_figures,
+)
+from conftest import CAT_CLASSES, encode, screenshot
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+IMAGE_METHODS = {"Grad-CAM": "gradcam", "Grad-CAM++": "gradcam++", "Layer-CAM": "layercam",
+                 "Integrated Gradients": "integrated-gradients", "SmoothGrad": "smoothgrad"}
 
 
-@pytest.fixture(scope="module")
-def server():
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("the Streamlit server did not become healthy within 60 s")
-    yield url
-    process.terminate()
-    process.wait(10)
+def assert_self_contained_figure(html: str) -> None:
+    """A figure export opens offline: plotly.js inlined, nothing fetched."""
+    assert html.startswith("<html>") or html.lstrip().lower().startswith("<!doctype html>")
+    assert "Plotly.newPlot" in html and len(html) > 1_000_000  # the library itself is inside
+    assert not re.search(r"<script[^>]+src=", html)
 
 
-@pytest.fixture(scope="module")
-def page(server):
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it"
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 2400}, accept_downloads=True)
-        # Enter by the front door and use the navigation, as a student would. (A deep link as the
-        # very first request of a fresh server meets a Streamlit relic of `pages/` folders: see README.)
-        page.goto(server)
-        page.get_by_role("link", name="Images (ResNet)").first.click()
-        expect(page.get_by_role("button", name="Explain", exact=True)).to_be_visible(timeout=90_000)
-        yield page
-        browser.close()
+def embedded_images(html: str) -> list[bytes]:
+    return [base64.b64decode(data) for data in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)]
 
 
-def press_explain(page):
-    page.get_by_role("button", name="Explain", exact=True).click()
+def csv_rows(text: str) -> list[list[str]]:
+    return list(csv.reader(line for line in text.splitlines() if not line.startswith("#")))
 
 
-def test_sample_photo_explained_in_the_browser(page):
-    press_explain(page)
-    figures = page.locator(".js-plotly-plot")
-    expect(figures).to_have_count(3, timeout=120_000)  # predictions, Grad-CAM, Integrated Gradients
-    expect(page.get_by_text("Completeness check: sum of")).to_be_visible()
-    page.screenshot(path=ARTIFACTS / "image-page-sample.png", full_page=True)
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Values (JSON)").first.click()
-    assert '"method": "gradcam"' in Path(download.value.path()).read_text()
+def test_home_page_introduces_every_page(browser, live_server):
+    with new_user(browser, live_server.url) as page:
+        expect(page.get_by_role("heading", name="See why a model predicts what it predicts")).to_be_visible()
+        for link in ("Explain an image", "Explain a sentence", "Match photos and prompts"):
+            expect(page.get_by_role("link", name=link)).to_be_visible()
+        screenshot(page, "home")
 
 
-def test_uploaded_photo_explained_and_bad_upload_rejected(page, tmp_path):
-    import numpy as np
-    import skimage.data
-    from PIL import Image
+def test_image_page_every_method_figure_and_download(browser, live_server):
+    with new_user(browser, live_server.url) as page:
+        open_page(page, "Images (ResNet)")  # the cat is the first sample
+        add_options(page, "Methods", ["Grad-CAM++", "Layer-CAM", "SmoothGrad"])
+        press_explain(page)
+        wait_for_figures(page, 1 + len(IMAGE_METHODS))
+        explaining = paragraph(page, "Explaining:")
+        target = int(re.search(r"class (\d+)", explaining).group(1))
+        assert target in CAT_CLASSES, explaining
+        screenshot(page, "image-page-every-method")
 
+        files = {d.file_name: d for d in every_download(page)}
+        assert len(files) == 3 * len(IMAGE_METHODS), sorted(files)
+        for title, method in IMAGE_METHODS.items():
+            html = files[f"Cat (Chelsea)-{method}.html"].text
+            assert_self_contained_figure(html)
+            assert f"{title}" in html
+            record = json.loads(files[f"Cat (Chelsea)-{method}.json"].text)
+            assert record["method"] == method and record["target"]["index"] == target
+            assert record["input"] == "Cat (Chelsea)" and record["model"]["name"].startswith("EfficientNet-Lite0")
+            values = np.array(record["attribution"], dtype=float)
+            rows = np.array(csv_rows(files[f"Cat (Chelsea)-{method}.csv"].text), dtype=float)
+            assert values.ndim == 2 and np.allclose(rows, values, rtol=1e-5, atol=1e-6)  # CSV and JSON agree
+            assert abs(values.shape[1] / values.shape[0] - 451 / 300) < 0.05  # the photo's aspect
+            if method == "integrated-gradients":  # the completeness check, as exported
+                assert abs(record["convergence_delta"]) <= 0.05 * abs(record["explained_output_difference"])
+
+        page.get_by_text("Side by side", exact=True).click()
+        wait_for_figures(page, 2)
+        (side,) = every_download(page)
+        assert side.file_name == "Cat (Chelsea)-comparison.html"
+        assert_self_contained_figure(side.text)
+        assert all(title in side.text for title in IMAGE_METHODS)
+        screenshot(page, "image-page-side-by-side")
+
+
+def test_uploaded_photo_is_explained_and_no_export_carries_its_exif(browser, live_server, tmp_path, coffee):
+    exif = Image.Exif()
+    exif[0x010F] = "SECRET-CAMERA-4711"  # camera make
+    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 36.0)})  # GPS
     photo = tmp_path / "coffee.jpg"
-    Image.fromarray(skimage.data.coffee()).save(photo)
-    page.get_by_text("Upload a photo", exact=True).click()
-    page.locator("input[type=file]").set_input_files(str(photo))
-    expect(page.get_by_text("coffee.jpg ·")).to_be_visible(timeout=30_000)
-    press_explain(page)
-    expect(page.get_by_text("espresso").first).to_be_visible(timeout=120_000)
-    expect(page.locator(".js-plotly-plot")).to_have_count(3, timeout=120_000)
-    page.screenshot(path=ARTIFACTS / "image-page-upload.png", full_page=True)
+    photo.write_bytes(encode(coffee, "JPEG", exif=exif, quality=92))
+    assert Image.open(photo).getexif().get_ifd(0x8825), "the upload must really carry GPS data"
 
-    broken = tmp_path / "broken.png"
-    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(np.random.default_rng(0).integers(0, 255, 200, dtype=np.uint8)))
-    page.locator("input[type=file]").set_input_files(str(broken))
-    expect(page.get_by_text("broken.png").first).to_be_visible(timeout=30_000)
-    expect(page.get_by_text("not an image we can read")).to_be_visible(timeout=30_000)
-    assert "Traceback" not in page.content()
-    page.screenshot(path=ARTIFACTS / "image-page-bad-upload.png", full_page=True)
-
-
-def test_typed_sentence_explained_and_overview_click_opens_a_head(page):
-    page.get_by_role("link", name="Text (BERT)").first.click()
-    box = page.get_by_label("Text", exact=True)
-    expect(box).to_be_visible(timeout=90_000)
-    box.fill("The soup was cold but the <b>dessert</b> was wonderful.")
-    press_explain(page)
-    expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=120_000)
-    # predictions, coloured text, bars, attention detail, overview, rollout focus, rollout matrix
-    expect(page.locator(".js-plotly-plot")).to_have_count(7, timeout=60_000)
-    assert "<b>dessert</b>" not in page.locator(".js-plotly-plot").nth(1).inner_html()  # escaped, not rendered
-    page.screenshot(path=ARTIFACTS / "text-page-attributions.png", full_page=True)
-
-    page.get_by_role("tab", name="Attention maps").click()
-    overview = page.get_by_test_id("stPlotlyChart").nth(4)
-    overview.scroll_into_view_if_needed()
-    # one marker per tile, layer by layer (MiniLM has 12 heads): marker 12 is layer 2, head 1
-    tile = overview.locator(".scatterlayer .point").nth(12).bounding_box()
-    page.mouse.move(tile["x"] + tile["width"] / 2, tile["y"] + tile["height"] / 2)
-    page.mouse.click(tile["x"] + tile["width"] / 2, tile["y"] + tile["height"] / 2)
-    expect(page.get_by_text("Layer 2, head 1: who attends to whom")).to_be_visible(timeout=30_000)
-    page.screenshot(path=ARTIFACTS / "text-page-attention.png", full_page=True)
+    with new_user(browser, live_server.url) as page:
+        open_page(page, "Images (ResNet)")
+        page.get_by_text("Upload a photo", exact=True).click()
+        upload(page, photo)
+        expect(page.get_by_text("coffee.jpg · 600 x 400")).to_be_visible(timeout=30_000)
+        press_explain(page)
+        wait_for_figures(page, 3)
+        expect(page.get_by_text("Explaining: espresso")).to_be_visible()
+        screenshot(page, "image-page-upload")
+        files = every_download(page)
+        assert len(files) == 6
+        for file in files:
+            assert b"SECRET-CAMERA" not in file.data and b"Exif\x00\x00" not in file.data, file.file_name
+        pictures = [picture for file in files if file.file_name.endswith(".html") for picture in embedded_images(file.text)]
+        assert pictures, "the figure exports embed the photo"
+        for picture in pictures:
+            assert b"eXIf" not in picture and not Image.open(io.BytesIO(picture)).getexif()
 
 
-def test_prompts_matched_to_a_photo_in_the_browser(page):
-    page.get_by_role("link", name="Image + text (CLIP)").first.click()
-    prompts = page.get_by_role("textbox", name="Prompts, one per line")
-    expect(prompts).to_be_visible(timeout=120_000)
-    prompts.fill("an astronaut\na rocket\n<script>alert(1)</script>")
-    press_explain(page)
-    expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=120_000)
-    # bars, Grad-CAM for the best prompt, one map per prompt, word relevance text + bars
-    expect(page.locator(".js-plotly-plot")).to_have_count(5, timeout=60_000)
-    assert "<script>alert(1)</script>" not in page.locator(".js-plotly-plot").first.inner_html()
-    page.screenshot(path=ARTIFACTS / "clip-page.png", full_page=True)
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Values (JSON Lines, one line per view)").click()
-    lines = Path(download.value.path()).read_text().splitlines()
-    assert [json.loads(line)["method"] for line in lines] == ["none", "gradcam", "text-integrated-gradients"]
+def test_text_page_every_view_and_download(browser, live_server):
+    sentence = "The soup was cold but the <b>dessert</b> was wonderful."
+    with new_user(browser, live_server.url) as page:
+        open_page(page, "Text (BERT)")
+        page.get_by_role("textbox", name="Text", exact=True).fill(sentence)
+        page.get_by_role("textbox", name="Compare with (optional)").fill("The soup was cold and the dessert was awful.")
+        press_explain(page)
+        expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=180_000)
+        # predictions, coloured text, bars, attention detail, overview, rollout focus and matrix, comparison
+        wait_for_figures(page, 8)
+        assert "<b>dessert</b>" not in page.locator(".js-plotly-plot").nth(1).inner_html()  # shown, not rendered
+        screenshot(page, "text-page-attributions")
+
+        tokens = None
+        for tab, expected in {
+            "Token attributions (Integrated Gradients)": {"text-integrated-gradients-text.html", "text-integrated-gradients-bars.html",
+                                                          "text-integrated-gradients.json", "text-integrated-gradients.csv"},
+            "Attention maps": {"text-attention-detail.html", "text-attention-overview.html", "text-attention.json"},
+            "Attention rollout": {"text-rollout-focus.html", "text-rollout-matrix.html", "text-rollout.json"},
+            "Compare the two texts": {"text-comparison.html"},
+        }.items():
+            page.get_by_role("tab", name=tab).click()
+            files = {d.file_name: d for d in every_download(page)}
+            assert set(files) == expected, tab
+            for name, file in files.items():
+                if name.endswith(".html"):
+                    assert_self_contained_figure(file.text)
+                    assert "<b>dessert</b>" not in file.text
+            record = next((json.loads(f.text) for n, f in files.items() if n.endswith(".json")), None)
+            if record is None:
+                continue
+            assert record["input"] == sentence
+            tokens = tokens or record["tokens"]
+            assert record["tokens"] == tokens and "dessert" in tokens
+            if record["method"] == "integrated-gradients":
+                assert len(record["attribution"]) == len(tokens)
+                assert abs(record["convergence_delta"]) <= 0.05 * abs(record["explained_output_difference"])
+                table = csv_rows(files["text-integrated-gradients.csv"].text)
+                assert table[0] == ["position", "token", "word", "attribution"]
+                assert [row[1] for row in table[1:]] == tokens
+                assert np.allclose([float(row[3]) for row in table[1:]], record["attribution"], rtol=1e-4, atol=1e-6)
+            elif record["method"] == "attention":
+                attention = np.array(record["attention"])
+                assert attention.shape[2:] == (len(tokens), len(tokens))
+                assert np.allclose(attention.sum(-1), 1, atol=1e-3)  # every row is a distribution
+            else:
+                assert np.array(record["rollout"]).shape == (len(tokens), len(tokens))
+
+        page.get_by_role("tab", name="Attention maps").click()
+        overview = page.get_by_test_id("stPlotlyChart").filter(visible=True).nth(2)  # after predictions and detail
+        overview.scroll_into_view_if_needed()
+        # one marker per tile, layer by layer (MiniLM has 12 heads): marker 12 is layer 2, head 1
+        tile = overview.locator(".scatterlayer .point").nth(12).bounding_box()
+        page.mouse.click(tile["x"] + tile["width"] / 2, tile["y"] + tile["height"] / 2)
+        expect(page.get_by_text("Layer 2, head 1: who attends to whom")).to_be_visible(timeout=30_000)
+        screenshot(page, "text-page-attention")
+
+
+def test_clip_page_every_view_and_download(browser, live_server):
+    payload = "<img src=x onerror=alert(1)>"
+    with new_user(browser, live_server.url) as page:
+        open_page(page, "Image + text (CLIP)")
+        add_options(page, "Sample photos", ["Cat (Chelsea)"])  # after the astronaut
+        page.get_by_role("textbox", name="Prompts, one per line").fill(f"an astronaut\na cat\n{payload}")
+        press_explain(page)
+        expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=180_000)
+        # prompt bars, image x prompt matrix, Grad-CAM, Grad-CAM per prompt, word relevance text and bars
+        wait_for_figures(page, 6)
+        expect(page.locator('img[src="x"]')).to_have_count(0)
+        screenshot(page, "clip-page")
+
+        files = {d.file_name: d for d in every_download(page)}
+        stem = "clip-Astronaut (Eileen Collins)"
+        assert set(files) == {f"{stem}-gradcam-prompt0.html", f"{stem}-gradcam-all.html",
+                              f"{stem}-words-prompt0.html", f"{stem}-prompt0.jsonl"}
+        for name, file in files.items():
+            if name.endswith(".html"):
+                assert_self_contained_figure(file.text)
+                assert payload not in file.text
+        lines = [json.loads(line) for line in files[f"{stem}-prompt0.jsonl"].text.splitlines()]
+        assert [line["method"] for line in lines] == ["none", "gradcam", "text-integrated-gradients"]
+        for line in lines:
+            assert line["target"]["label"] == "a photo of an astronaut"  # the prompt naming the subject wins
+            assert [p["label"] for p in line["predictions"]] == [f"a photo of {p}" for p in ("an astronaut", "a cat", payload)]
+        words = lines[2]
+        assert abs(words["convergence_delta"]) <= 0.05 * abs(words["explained_output_difference"])
+
+
+def test_switching_pages_keeps_each_pages_result(browser, live_server):
+    with new_user(browser, live_server.url) as page:
+        open_page(page, "Images (ResNet)")
+        page.get_by_test_id("stMultiSelect").filter(has_text="Methods").get_by_role("button", name="Remove Integrated Gradients").click()
+        press_explain(page)
+        wait_for_figures(page, 2)
+        explaining = paragraph(page, "Explaining:")
+
+        open_page(page, "Text (BERT)")
+        expect(page.locator(".js-plotly-plot")).to_have_count(0)  # the image result is not shown here
+        page.get_by_role("textbox", name="Text", exact=True).fill("A wonderful, moving film.")
+        press_explain(page)
+        expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=180_000)
+
+        open_page(page, "Images (ResNet)")
+        wait_for_figures(page, 2)
+        assert paragraph(page, "Explaining:") == explaining  # the same result, still there
+        screenshot(page, "image-page-after-switching")
+        open_page(page, "Text (BERT)")
+        expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("textbox", name="Text", exact=True)).to_have_value("A wonderful, moving film.")
