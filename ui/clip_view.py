@@ -21,7 +21,7 @@ from explainers.types import METHOD_NAMES
 
 from .image_view import UPLOAD_TYPES, ImageInput
 from .markdown import plain
-from .resources import sha256
+from .resources import releasing_memory, sha256
 
 log = logging.getLogger(__name__)
 MAX_IMAGES = 6
@@ -41,8 +41,8 @@ class Request:
 def choose_images() -> list[ImageInput]:
     source = st.radio("Images", ["Sample gallery", "Upload photos"], horizontal=True, key="clip_source", persist_state="session")
     if source == "Sample gallery":
-        names = st.multiselect("Sample photos", list(SAMPLES), default=["Astronaut (Eileen Collins)"], key="clip_samples", persist_state="session",
-                               max_selections=MAX_IMAGES)
+        names = st.multiselect("Sample photos", list(SAMPLES), default=["Astronaut (Eileen Collins)"],
+                               max_selections=MAX_IMAGES, key="clip_samples", persist_state="session")
         return [ImageInput(sample_bytes(n), sha256(sample_bytes(n)), n) for n in names]
     uploads = st.file_uploader("Upload photos (JPEG, PNG, WebP, BMP or GIF)", type=UPLOAD_TYPES,
                                accept_multiple_files=True, key="clip_uploads")
@@ -62,10 +62,12 @@ def request_form(model, names: list[str]) -> Request | None:
                                help=f"Up to {MAX_PROMPTS}; duplicates are used once.")
         template = st.text_input("Template ({} marks where each prompt goes; leave empty for none)",
                                  value=DEFAULT_TEMPLATE, key="clip_template", persist_state="session")
-        methods = st.multiselect("Views", available, default=available, format_func=METHOD_NAMES.get, key="clip_methods", persist_state="session")
+        methods = st.multiselect("Views", available, default=available, format_func=METHOD_NAMES.get,
+                                 key="clip_methods", persist_state="session")
         image_index = 0
         if len(names) > 1:
-            image_index = st.selectbox("Image to explain", range(len(names)), format_func=lambda i: names[i], key="clip_image", persist_state="session")
+            image_index = st.selectbox("Image to explain", range(len(names)), format_func=lambda i: names[i],
+                                       key="clip_image", persist_state="session")
         layer = None
         if "gradcam" in available and model.layers:
             layer = st.selectbox("Grad-CAM layer", list(reversed(model.layers)), key="clip_layer", persist_state="session",
@@ -77,6 +79,7 @@ def request_form(model, names: list[str]) -> Request | None:
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+@releasing_memory
 def _explain(image_keys: tuple, model_key: str, prompts, template, methods, image_index, settings_key: str,
              _model, _images, _settings) -> ClipReport:
     return explain_image_text(_model, _images, prompts, methods, None, _settings, template, image_index, every_prompt=True)

@@ -17,7 +17,7 @@ from explainers.targets import TargetError
 from explainers.types import METHOD_NAMES
 
 from .markdown import plain
-from .resources import sha256
+from .resources import releasing_memory, sha256
 
 log = logging.getLogger(__name__)
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
@@ -98,7 +98,8 @@ def request_form(classifier) -> Request | None:
             "Methods", available, default=defaults, format_func=METHOD_NAMES.get, key="image_methods", persist_state="session"
         )
         choices = [TOP_CHOICE] + [f"{i} · {label}" for i, label in enumerate(classifier.labels)]
-        target = st.selectbox("Explain which class", choices, key="image_target", persist_state="session", help="Type to search all classes.")
+        target = st.selectbox("Explain which class", choices, key="image_target", persist_state="session",
+                              help="Type to search all classes.")
         layer = None
         if classifier.layers:
             layer = st.selectbox(
@@ -117,10 +118,13 @@ def request_form(classifier) -> Request | None:
                 horizontal=True,
                 key="image_ig_rule", persist_state="session",
             )
-            steps = st.slider("Steps (gradient evaluations)", 8, 256, ImageSettings.ig_steps, step=8, key="image_ig_steps", persist_state="session")
+            steps = st.slider("Steps (gradient evaluations)", 8, 256, ImageSettings.ig_steps, step=8,
+                              key="image_ig_steps", persist_state="session")
         with st.expander("SmoothGrad settings"):
-            samples = st.slider("Noisy samples", 4, 64, ImageSettings.smoothgrad_samples, step=4, key="image_sg_samples", persist_state="session")
-            noise = st.slider("Noise (fraction of the pixel range)", 0.05, 0.5, ImageSettings.smoothgrad_noise, key="image_sg_noise", persist_state="session")
+            samples = st.slider("Noisy samples", 4, 64, ImageSettings.smoothgrad_samples, step=4,
+                                key="image_sg_samples", persist_state="session")
+            noise = st.slider("Noise (fraction of the pixel range)", 0.05, 0.5, ImageSettings.smoothgrad_noise,
+                              key="image_sg_noise", persist_state="session")
         submitted = st.form_submit_button("Explain", type="primary")
     if not submitted:
         return None
@@ -131,6 +135,7 @@ def request_form(classifier) -> Request | None:
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+@releasing_memory
 def _explain(image_key: str, model_key: str, methods, target, settings_key: str, _classifier, _rgb, _settings):
     return explain_image(_classifier, _rgb, methods, target, _settings)
 

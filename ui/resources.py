@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import streamlit as st
 
 from models.image_models import DEFAULT_IMAGE_MODEL, load_image_classifier
 from models.image_text_models import DEFAULT_CLIP_MODEL, load_image_text_model
-from models.runtime import configure_torch
+from models.runtime import configure_torch, release_freed_memory
 from models.text_models import DEFAULT_TEXT_MODEL, load_text_model
 
 
@@ -29,6 +30,19 @@ def text_model(name: str):
 def image_text_model(name: str):
     configure_torch()
     return load_image_text_model(name or DEFAULT_CLIP_MODEL)
+
+
+def releasing_memory(explain):
+    """Under the result cache: after each computation, the memory it freed goes back to the OS."""
+
+    @functools.wraps(explain)
+    def computed(*args, **kwargs):
+        try:
+            return explain(*args, **kwargs)
+        finally:
+            release_freed_memory()
+
+    return computed
 
 
 def sha256(data: bytes) -> str:

@@ -27,6 +27,7 @@ from explainers.text_plots import (
 from models.text_models import DEFAULT_DESCRIPTIONS, ZeroShotEncoder
 
 from .markdown import plain
+from .resources import releasing_memory
 
 log = logging.getLogger(__name__)
 TOP_CHOICE = "Top prediction"
@@ -103,13 +104,15 @@ def request_form(classifier) -> Request | None:
     )
     st.session_state.setdefault("text_input", EXAMPLES[0])
     with st.form("text_request"):
-        text = st.text_area("Text", key="text_input", persist_state="session", height=100, help="Anything the model's tokenizer can read; long texts are cut at the model's limit, with a notice.")
+        text = st.text_area("Text", key="text_input", persist_state="session", height=100,
+                            help="Anything the model's tokenizer can read; long texts are cut at the model's limit, with a notice.")
         compare_with = st.text_area(
             "Compare with (optional)", key="text_compare", persist_state="session", height=68,
             placeholder="Change a word or two of the text above and see what moves.",
         )
         methods = st.multiselect(
-            "Views", TEXT_METHODS, default=list(TEXT_METHODS), format_func=METHOD_LABELS.get, key="text_methods", persist_state="session"
+            "Views", TEXT_METHODS, default=list(TEXT_METHODS), format_func=METHOD_LABELS.get,
+            key="text_methods", persist_state="session",
         )
         target = st.selectbox(
             "Explain which label", [TOP_CHOICE] + list(classifier.labels), key="text_target", persist_state="session",
@@ -122,7 +125,8 @@ def request_form(classifier) -> Request | None:
                              "riemann_trapezoid": "uniform trapezoid"}.get,
                 horizontal=True, key="text_ig_rule", persist_state="session",
             )
-            steps = st.slider("Steps (gradient evaluations)", 8, 256, TextSettings.ig_steps, step=8, key="text_ig_steps", persist_state="session")
+            steps = st.slider("Steps (gradient evaluations)", 8, 256, TextSettings.ig_steps, step=8,
+                              key="text_ig_steps", persist_state="session")
         submitted = st.form_submit_button("Explain", type="primary")
     if not submitted:
         return None
@@ -133,6 +137,7 @@ def request_form(classifier) -> Request | None:
 
 # Fewer entries than images: every attention map of a 512-token BERT-base text is ~150 MB.
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+@releasing_memory
 def _explain(text: str, model_key: str, methods, target, settings_key: str, _classifier, _settings) -> TextReport:
     return explain_text(_classifier, text, methods, target, _settings)
 
