@@ -45,3 +45,18 @@ def test_compute_never_imports_plotly():
 def test_pages_do_no_compute():
     for path in (ROOT / "pages").rglob("*.py"):
         assert not imported_roots(path) & {"torch", "captum", "plotly"}, path
+
+
+def test_weights_are_never_unpickled_freely_nor_remote_code_trusted():
+    torch_loads = 0
+    for folder in ("models", "explainers", "ui", "pages"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.Call):
+                    continue
+                keywords = {k.arg: getattr(k.value, "value", None) for k in node.keywords}
+                assert keywords.get("trust_remote_code", False) is False, f"{path}: trust_remote_code"
+                if ast.unparse(node.func) == "torch.load":
+                    torch_loads += 1
+                    assert keywords.get("weights_only") is True, f"{path}: torch.load without weights_only=True"
+    assert torch_loads >= 1  # the bundled EfficientNet's state dict: the rule is really being checked
