@@ -11,7 +11,6 @@ import json
 import re
 
 import numpy as np
-import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
