@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser run test bench prefetch
+.PHONY: setup browser run test bench load prefetch
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ bench: setup
 	$(PY) benchmarks/image_speed.py
 	$(PY) benchmarks/text_speed.py
 	$(PY) benchmarks/clip_speed.py
+
+# Many users at once (needs the browser; about 15 minutes): time to figure and server memory.
+load: setup browser
+	$(PY) benchmarks/load.py
 
 # The day before class, on a machine with a network: every named model into the local cache.
 prefetch: setup
