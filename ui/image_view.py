@@ -105,7 +105,8 @@ def request_form(classifier) -> Request | None:
             layer = st.selectbox(
                 "Layer for the Grad-CAM family",
                 list(reversed(classifier.layers)),
-                key="image_layer", persist_state="session",
+                key="image_layer",
+                persist_state="session",
                 help="The last stage is coarse but most class-specific; earlier stages are sharper and less specific.",
             )
         with st.expander("Integrated Gradients settings"):
@@ -116,7 +117,8 @@ def request_form(classifier) -> Request | None:
                 format_func={"adaptive": "adaptive (ours)", "gausslegendre": "Gauss-Legendre (captum's default)",
                              "riemann_trapezoid": "uniform trapezoid"}.get,
                 horizontal=True,
-                key="image_ig_rule", persist_state="session",
+                key="image_ig_rule",
+                persist_state="session",
             )
             steps = st.slider("Steps (gradient evaluations)", 8, 256, ImageSettings.ig_steps, step=8,
                               key="image_ig_steps", persist_state="session")

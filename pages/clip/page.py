@@ -18,7 +18,8 @@ with st.sidebar:
     model_name = st.text_input(
         "Image-text model",
         value=DEFAULT_CLIP_MODEL,
-        key="clip_model", persist_state="session",
+        key="clip_model",
+        persist_state="session",
         help="clip (openai/clip-vit-base-patch32), conse (bundled stand-in), any CLIPModel id, or a local directory.",
     )
 model = image_text_model(model_name.strip() or DEFAULT_CLIP_MODEL)

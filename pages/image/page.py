@@ -18,7 +18,8 @@ with st.sidebar:
     model_name = st.text_input(
         "Image model",
         value=DEFAULT_IMAGE_MODEL,
-        key="image_model", persist_state="session",
+        key="image_model",
+        persist_state="session",
         help="resnet-50, efficientnet-lite0 (bundled), any Hugging Face image classifier id, or a local directory.",
     )
 classifier = image_classifier(model_name.strip() or DEFAULT_IMAGE_MODEL)

@@ -17,7 +17,8 @@ with st.sidebar:
     model_name = st.text_input(
         "Text model",
         value=DEFAULT_TEXT_MODEL,
-        key="text_model", persist_state="session",
+        key="text_model",
+        persist_state="session",
         help="bert-sst2, minilm (bundled, zero-shot), any Hugging Face sequence classifier id, or a local directory.",
     )
 model = text_model(model_name.strip() or DEFAULT_TEXT_MODEL)
