@@ -26,6 +26,14 @@ CHROMIUM_OPTIONS = {
 STREAMLIT = (sys.executable, "-m", "streamlit")
 
 
+def resident_mb(pid: int | str = "self") -> float:
+    """A process's resident memory, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -35,13 +43,13 @@ def free_port() -> int:
 class LiveServer:
     """`<launcher> run app.py` on a free loopback port; `launcher` may be a script that wraps Streamlit."""
 
-    def __init__(self, launcher=STREAMLIT, env: dict | None = None, startup_seconds: float = 90):
+    def __init__(self, launcher=STREAMLIT, startup_seconds: float = 90):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.output: list[str] = []
         self.process = subprocess.Popen(
             [*launcher, "run", "app.py", "--server.port", str(self.port), "--server.address", "127.0.0.1"],
-            cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+            cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         threading.Thread(target=self._collect, daemon=True).start()
@@ -64,10 +72,7 @@ class LiveServer:
             return False
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return resident_mb(self.process.pid)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 
 from playwright.sync_api import Page, expect
@@ -89,3 +90,11 @@ def every_download(page: Page) -> list[Download]:
 def paragraph(page: Page, containing: str) -> str:
     """The whole text of the (single) Markdown block that contains `containing`."""
     return page.get_by_test_id("stMarkdownContainer").filter(has_text=containing).last.inner_text()
+
+
+def explaining(page: Page) -> tuple[str, int, float]:
+    """(label, class, probability) from the image page's "Explaining: LABEL (class N, probability P%)"."""
+    text = paragraph(page, "Explaining:")
+    match = re.search(r"Explaining: (.+) \(class (\d+), probability ([\d.]+)%\)", text)
+    assert match, text
+    return match.group(1), int(match.group(2)), float(match.group(3)) / 100

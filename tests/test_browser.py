@@ -15,7 +15,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from browser_steps import (
-    add_options, every_download, new_user, open_page, paragraph, press_explain, upload, wait_for_figures,
+    add_options, every_download, explaining, new_user, open_page, press_explain, upload, wait_for_figures,
 )
 from conftest import CAT_CLASSES, encode, screenshot
 
@@ -52,9 +52,8 @@ def test_image_page_every_method_figure_and_download(browser, live_server):
         add_options(page, "Methods", ["Grad-CAM++", "Layer-CAM", "SmoothGrad"])
         press_explain(page)
         wait_for_figures(page, 1 + len(IMAGE_METHODS))
-        explaining = paragraph(page, "Explaining:")
-        target = int(re.search(r"class (\d+)", explaining).group(1))
-        assert target in CAT_CLASSES, explaining
+        label, target, _ = explaining(page)
+        assert target in CAT_CLASSES, label
         screenshot(page, "image-page-every-method")
 
         files = {d.file_name: d for d in every_download(page)}
@@ -203,7 +202,7 @@ def test_switching_pages_keeps_each_pages_result(browser, live_server):
         page.get_by_test_id("stMultiSelect").filter(has_text="Methods").get_by_role("button", name="Remove Integrated Gradients").click()
         press_explain(page)
         wait_for_figures(page, 2)
-        explaining = paragraph(page, "Explaining:")
+        shown = explaining(page)
 
         open_page(page, "Text (BERT)")
         expect(page.locator(".js-plotly-plot")).to_have_count(0)  # the image result is not shown here
@@ -213,7 +212,7 @@ def test_switching_pages_keeps_each_pages_result(browser, live_server):
 
         open_page(page, "Images (ResNet)")
         wait_for_figures(page, 2)
-        assert paragraph(page, "Explaining:") == explaining  # the same result, still there
+        assert explaining(page) == shown  # the same result, still there
         screenshot(page, "image-page-after-switching")
         open_page(page, "Text (BERT)")
         expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=30_000)

@@ -5,13 +5,12 @@ nothing may be served from another user's cache entry, and the health check must
 from __future__ import annotations
 
 import contextlib
-import re
 
 import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from browser_steps import SLOW, new_user, open_page, paragraph, press_explain, upload
+from browser_steps import SLOW, explaining, new_user, open_page, press_explain, upload
 from conftest import encode, screenshot
 from explainers.image import explain_image
 from explainers.image_input import decode_image
@@ -33,13 +32,6 @@ def class_photos(chelsea, coffee) -> dict[str, bytes]:
     photos["same-name-2/photo.png"] = encode(patched, "PNG")
     assert len(photos) == SESSIONS
     return photos
-
-
-def shown_prediction(text: str) -> tuple[str, int, float]:
-    """(label, class, probability) from the page's "Explaining: LABEL (class N, probability P%)"."""
-    match = re.search(r"Explaining: (.+) \(class (\d+), probability ([\d.]+)%\)", text)
-    assert match, text
-    return match.group(1), int(match.group(2)), float(match.group(3)) / 100
 
 
 def test_eight_sessions_at_once_each_get_their_own_result(browser, live_server, bundled, tmp_path, chelsea, coffee):
@@ -65,7 +57,7 @@ def test_eight_sessions_at_once_each_get_their_own_result(browser, live_server, 
         for number, (page, name) in enumerate(zip(pages, files)):
             figures = page.locator(".js-plotly-plot")
             expect(figures).to_have_count(3, timeout=SLOW)  # predictions, Grad-CAM, Integrated Gradients
-            label, index, probability = shown_prediction(paragraph(page, "Explaining:"))
+            label, index, probability = explaining(page)
             want = expected[name]
             assert (label, index) == (want.label, want.index), f"session {number} ({name}) got another result"
             assert probability == pytest.approx(want.score, abs=0.0011), name

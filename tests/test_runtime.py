@@ -6,16 +6,10 @@ import threading
 from pathlib import Path
 
 from explainers.image import explain_image
+from harness.live import resident_mb
 from models.runtime import release_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def resident_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def test_torch_threads_are_set_once_for_the_whole_process():
