@@ -22,10 +22,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from explainers.clip import ClipSettings, _grad_cam, _relevancy  # noqa: E402
-from explainers.image_input import decode_image  # noqa: E402
-from explainers.samples import sample_bytes  # noqa: E402
-from explainers.types import ModelSummary, Prediction  # noqa: E402
+from explainers.tasks.clip import ClipSettings, _grad_cam, _relevancy  # noqa: E402
+from explainers.inputs.image import decode_image  # noqa: E402
+from explainers.inputs.samples import sample_bytes  # noqa: E402
+from explainers.records.common import ModelSummary, Prediction  # noqa: E402
 from models.image_classifier import InputPolicy  # noqa: E402
 from models.image_text import ClipModel  # noqa: E402
 from models.image_text_models import CLIP_MEAN, CLIP_STD, load_bundled_conse  # noqa: E402

@@ -23,10 +23,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from explainers.attribution import integrated_gradients  # noqa: E402
-from explainers.image import ImageSettings, _baseline, explain_image  # noqa: E402
-from explainers.image_input import decode_image  # noqa: E402
-from explainers.samples import SAMPLES, sample_bytes  # noqa: E402
+from explainers.methods.gradients import integrated_gradients  # noqa: E402
+from explainers.tasks.image import ImageSettings, _baseline, explain_image  # noqa: E402
+from explainers.inputs.image import decode_image  # noqa: E402
+from explainers.inputs.samples import SAMPLES, sample_bytes  # noqa: E402
 from models.image_models import load_image_classifier  # noqa: E402
 from models.runtime import configure_torch  # noqa: E402
 from timing import timed  # noqa: E402

@@ -29,7 +29,7 @@ from playwright.async_api import async_playwright, expect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explainers.samples import SAMPLES, sample_bytes  # noqa: E402
+from explainers.inputs.samples import SAMPLES, sample_bytes  # noqa: E402
 from harness.live import CHROMIUM_OPTIONS, LiveServer, Watch  # noqa: E402
 
 SESSIONS = (1, 4, 8)
@@ -88,7 +88,8 @@ async def explain(page) -> tuple[float, bool]:
         pass  # it may already be over
     await idle(page)
     methods = await page.get_by_test_id("stMultiSelect").filter(has_text="Methods").locator("[data-tag]").count()
-    await expect(page.locator(".js-plotly-plot")).to_have_count(1 + methods, timeout=TIMEOUT_MS)  # and predictions
+    # predictions, one map per method, and the faithfulness curves (on by default)
+    await expect(page.locator(".js-plotly-plot")).to_have_count(2 + methods, timeout=TIMEOUT_MS)
     seconds = time.perf_counter() - start
     stale = await page.get_by_text("Showing the last result").count()  # shown when the result is another photo's
     failed = await page.get_by_text("Something went wrong").count()

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from captum.attr import LayerIntegratedGradients  # noqa: E402
 
-from explainers.text import TextSettings, _token_ig, explain_text  # noqa: E402
+from explainers.tasks.text import TextSettings, _token_ig, explain_text  # noqa: E402
 from models.info import ModelInfo  # noqa: E402
 from models.runtime import configure_torch  # noqa: E402
 from timing import timed  # noqa: E402

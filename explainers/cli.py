@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from .types import METHOD_NAMES
+from .records.common import METHOD_NAMES
 
 IMAGE_METHODS = ("none", "gradcam", "gradcam++", "layercam", "integrated-gradients", "smoothgrad")
 TEXT_CLI_METHODS = ("none", "integrated-gradients", "attention", "rollout")
@@ -34,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--layer", default=None, help="Grad-CAM family: the layer to read (default: the last stage)")
     image.add_argument("--steps", type=int, default=None, help="Integrated Gradients: gradient steps")
     image.add_argument("--baseline", default=None, choices=("black", "blurred", "noise"))
+    image.add_argument("--faithfulness", action="store_true",
+                       help="add deletion / insertion areas against a random and a centre-first order")
+    image.add_argument("--faithfulness-steps", type=int, default=None, metavar="N",
+                       help="steps per faithfulness curve (default 20)")
+    image.add_argument("--replacement", default=None, choices=("blurred", "black", "mean"),
+                       help="faithfulness: what removed pixels become (default blurred)")
     image.add_argument("--json", action="store_true", help="print one JSON object per input (JSON Lines)")
 
     text = commands.add_parser("text", help="explain text classifications")
@@ -74,9 +80,10 @@ def run_image(args: argparse.Namespace) -> int:
     from models.image_models import load_image_classifier
     from models.runtime import configure_torch
 
-    from .records import image_record
-    from .image import ImageSettings, explain_image, methods_for
-    from .image_input import decode_image
+    from .evaluation.faithfulness import check_steps
+    from .records.as_json import image_record
+    from .tasks.image import ImageSettings, explain_image, methods_for
+    from .inputs.image import decode_image
 
     configure_torch()
     classifier = load_image_classifier(args.model)
@@ -88,9 +95,18 @@ def run_image(args: argparse.Namespace) -> int:
     if methods and methods[0] not in methods_for(classifier):
         print(f"error: {METHOD_NAMES[methods[0]]} is not available for {info.name}", file=sys.stderr)
         return 2
-    settings = ImageSettings()
-    changes = {"layer": args.layer, "ig_steps": args.steps, "ig_baseline": args.baseline}
+    settings = ImageSettings(faithfulness=args.faithfulness)
+    changes = {"layer": args.layer, "ig_steps": args.steps, "ig_baseline": args.baseline,
+               "faithfulness_steps": args.faithfulness_steps, "faithfulness_replacement": args.replacement}
     settings = replace(settings, **{k: v for k, v in changes.items() if v is not None})
+    if args.faithfulness and not methods:
+        print("error: --faithfulness measures a map: choose a --method other than none", file=sys.stderr)
+        return 2
+    try:
+        check_steps(settings.faithfulness_steps)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if settings.layer is not None and settings.layer not in classifier.layers:
         print(f"error: unknown layer {settings.layer!r}; choose one of: {', '.join(classifier.layers)}", file=sys.stderr)
         return 2
@@ -114,8 +130,8 @@ def run_text(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from models.runtime import configure_torch
     from models.text_models import DEFAULT_DESCRIPTIONS, ZeroShotEncoder, load_text_model
 
-    from .records import text_record
-    from .text import TextSettings, explain_text
+    from .records.as_json import text_record
+    from .tasks.text import TextSettings, explain_text
 
     descriptions = DEFAULT_DESCRIPTIONS
     if args.label:
@@ -154,9 +170,9 @@ def run_clip(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from models.image_text_models import load_image_text_model
     from models.runtime import configure_torch
 
-    from .clip import ClipSettings, PromptError, clean_prompts, explain_image_text
-    from .image_input import decode_image
-    from .records import clip_record
+    from .tasks.clip import ClipSettings, PromptError, clean_prompts, explain_image_text
+    from .inputs.image import decode_image
+    from .records.as_json import clip_record
 
     try:
         clean_prompts(args.prompts, args.template)
@@ -255,4 +271,13 @@ def _summary(record: dict) -> str:
                 f"  convergence delta {record['convergence_delta']:+.4g} "
                 f"(f(x) - f(baseline) = {record['explained_output_difference']:.4g})"
             )
+        if "faithfulness" in record:
+            lines.append(_faithfulness_summary(record["faithfulness"]))
     return "\n".join(lines)
+
+
+def _faithfulness_summary(faithfulness: dict) -> str:
+    areas = lambda r: f"deletion {r['deletion_auc']:.3f}, insertion {r['insertion_auc']:.3f}"  # noqa: E731
+    references = "; ".join(f"{name} {areas(r)}" for name, r in faithfulness["references"].items())
+    return (f"  faithfulness ({faithfulness['steps']} steps, {faithfulness['replacement']}): {areas(faithfulness)} "
+            f"(references: {references})")

@@ -49,6 +49,10 @@ def press_explain(page: Page) -> None:
     page.get_by_role("button", name="Explain", exact=True).click()
 
 
+# The image page's default result: predictions, Grad-CAM, Integrated Gradients and the faithfulness curves.
+DEFAULT_IMAGE_FIGURES = 4
+
+
 def wait_for_figures(page: Page, count: int) -> None:
     expect(page.locator(".js-plotly-plot")).to_have_count(count, timeout=SLOW)
 

@@ -52,7 +52,7 @@ def test_explain_shows_predictions_and_one_figure_per_method(monkeypatch):
     assert not app.exception
     assert not app.error
     charts = plotly_charts(app)
-    assert len(charts) == 4  # predictions + three heatmaps
+    assert len(charts) == 5  # predictions, three heatmaps, the faithfulness curves
     markdown = " ".join(m.value for m in app.markdown)
     assert "Egyptian cat" in markdown or "tabby" in markdown
     assert any("Completeness check" in c.value for c in app.caption)
@@ -76,7 +76,7 @@ def test_moving_the_opacity_slider_redraws_without_recomputing(monkeypatch):
     app.radio(key="image_view").set_value("One figure per method").run()
     assert not app.exception
     assert len(calls) == 1
-    assert len(plotly_charts(app)) == 2
+    assert len(plotly_charts(app)) == 3
 
 
 def test_side_by_side_view_puts_methods_in_one_figure():
@@ -85,7 +85,7 @@ def test_side_by_side_view_puts_methods_in_one_figure():
     app.button[0].click().run()
     app.radio(key="image_view").set_value("Side by side").run()
     assert not app.exception
-    assert len(plotly_charts(app)) == 2  # predictions + one comparison
+    assert len(plotly_charts(app)) == 3  # predictions, one comparison, the faithfulness curves
 
 
 def test_a_chosen_target_class_is_explained():
@@ -112,3 +112,34 @@ def test_an_explanation_failure_shows_a_friendly_message_and_the_page_keeps_work
     monkeypatch.undo()
     app.run()
     assert not app.exception
+
+
+def test_faithfulness_sits_beside_every_map_with_a_verdict_and_the_replacement_named():
+    app = image_app()
+    app.multiselect(key="image_methods").set_value(["gradcam", "integrated-gradients"])
+    app.slider(key="image_ig_steps").set_value(16)
+    app.slider(key="image_faith_steps").set_value(10)
+    app.radio(key="image_faith_replacement").set_value("mean")
+    app.button[0].click().run()
+    assert not app.exception and not app.error
+    assert any(h.value == "How faithful are these maps?" for h in app.subheader)
+    captions = shown(app.caption)
+    assert captions.count("Faithfulness: deletion area") == 2  # under each map
+    assert "the photo's mean colour" in captions and "10 steps" in captions
+    table = app.dataframe[0].value
+    assert list(table["map"])[-2:] == ["reference: random order (seeded)", "reference: centre first"]
+    assert set(table["against a random order"][:2]) <= {"faithful", "partly: deletion only", "partly: insertion only", "not faithful here"}
+    assert table["deletion area (lower is better)"].between(0, 1).all()
+    verdicts = [shown([m]) for m in app.markdown if "faithful" in shown([m]).lower()]
+    assert any(v.startswith("**Grad-CAM") and "halves the probability" in v for v in verdicts), verdicts
+    assert any(v.startswith("**Integrated Gradients") for v in verdicts), verdicts
+
+
+def test_faithfulness_can_be_switched_off():
+    app = image_app()
+    app.multiselect(key="image_methods").set_value(["gradcam"])
+    app.checkbox(key="image_faithfulness").uncheck()
+    app.button[0].click().run()
+    assert not app.exception
+    assert not [h for h in app.subheader if h.value == "How faithful are these maps?"]
+    assert len(plotly_charts(app)) == 2

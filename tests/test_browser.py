@@ -11,11 +11,12 @@ import json
 import re
 
 import numpy as np
+import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
 from browser_steps import (
-    add_options, every_download, explaining, new_user, open_page, press_explain, upload, wait_for_figures,
+    DEFAULT_IMAGE_FIGURES, add_options, every_download, explaining, new_user, open_page, press_explain, upload, wait_for_figures,
 )
 from conftest import CAT_CLASSES, encode, screenshot
 
@@ -51,13 +52,17 @@ def test_image_page_every_method_figure_and_download(browser, live_server):
         open_page(page, "Images (ResNet)")  # the cat is the first sample
         add_options(page, "Methods", ["Grad-CAM++", "Layer-CAM", "SmoothGrad"])
         press_explain(page)
-        wait_for_figures(page, 1 + len(IMAGE_METHODS))
+        wait_for_figures(page, 2 + len(IMAGE_METHODS))  # predictions, every map, the faithfulness curves
         label, target, _ = explaining(page)
         assert target in CAT_CLASSES, label
+        expect(page.get_by_role("heading", name="How faithful are these maps?")).to_be_visible()
         screenshot(page, "image-page-every-method")
 
         files = {d.file_name: d for d in every_download(page)}
-        assert len(files) == 3 * len(IMAGE_METHODS), sorted(files)
+        assert len(files) == 3 * len(IMAGE_METHODS) + 1, sorted(files)
+        curves = files["Cat (Chelsea)-faithfulness.html"].text
+        assert_self_contained_figure(curves)
+        assert all(title in curves for title in IMAGE_METHODS) and "Random order (seeded)" in curves
         for title, method in IMAGE_METHODS.items():
             html = files[f"Cat (Chelsea)-{method}.html"].text
             assert_self_contained_figure(html)
@@ -71,11 +76,17 @@ def test_image_page_every_method_figure_and_download(browser, live_server):
             assert abs(values.shape[1] / values.shape[0] - 451 / 300) < 0.05  # the photo's aspect
             if method == "integrated-gradients":  # the completeness check, as exported
                 assert abs(record["convergence_delta"]) <= 0.05 * abs(record["explained_output_difference"])
+            faithfulness = record["faithfulness"]  # on by default, with the references beside it
+            assert faithfulness["steps"] == 20 and faithfulness["replacement"] == "blurred"
+            assert set(faithfulness["references"]) == {"random", "centre"}
+            assert faithfulness["deletion"][0] == pytest.approx(record["target"]["score"], abs=1e-4)
+            assert 0 <= faithfulness["deletion_auc"] <= 1 and 0 <= faithfulness["insertion_auc"] <= 1
 
         page.get_by_text("Side by side", exact=True).click()
-        wait_for_figures(page, 2)
-        (side,) = every_download(page)
+        wait_for_figures(page, 3)
+        side, curves = every_download(page)
         assert side.file_name == "Cat (Chelsea)-comparison.html"
+        assert curves.file_name == "Cat (Chelsea)-faithfulness.html"
         assert_self_contained_figure(side.text)
         assert all(title in side.text for title in IMAGE_METHODS)
         screenshot(page, "image-page-side-by-side")
@@ -95,11 +106,11 @@ def test_uploaded_photo_is_explained_and_no_export_carries_its_exif(browser, liv
         upload(page, photo)
         expect(page.get_by_text("coffee.jpg · 600 x 400")).to_be_visible(timeout=30_000)
         press_explain(page)
-        wait_for_figures(page, 3)
+        wait_for_figures(page, DEFAULT_IMAGE_FIGURES)
         expect(page.get_by_text("Explaining: espresso")).to_be_visible()
         screenshot(page, "image-page-upload")
         files = every_download(page)
-        assert len(files) == 6
+        assert len(files) == 7
         for file in files:
             assert b"SECRET-CAMERA" not in file.data and b"Exif\x00\x00" not in file.data, file.file_name
         pictures = [picture for file in files if file.file_name.endswith(".html") for picture in embedded_images(file.text)]
@@ -201,7 +212,7 @@ def test_switching_pages_keeps_each_pages_result(browser, live_server):
         open_page(page, "Images (ResNet)")
         page.get_by_test_id("stMultiSelect").filter(has_text="Methods").get_by_role("button", name="Remove Integrated Gradients").click()
         press_explain(page)
-        wait_for_figures(page, 2)
+        wait_for_figures(page, 3)  # predictions, Grad-CAM, faithfulness
         shown = explaining(page)
 
         open_page(page, "Text (BERT)")
@@ -211,7 +222,7 @@ def test_switching_pages_keeps_each_pages_result(browser, live_server):
         expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=180_000)
 
         open_page(page, "Images (ResNet)")
-        wait_for_figures(page, 2)
+        wait_for_figures(page, 3)
         assert explaining(page) == shown  # the same result, still there
         screenshot(page, "image-page-after-switching")
         open_page(page, "Text (BERT)")

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from browser_steps import SLOW, explaining, new_user, open_page, press_explain, upload, wait_for_figures
+from browser_steps import DEFAULT_IMAGE_FIGURES, SLOW, explaining, new_user, open_page, press_explain, upload, wait_for_figures
 from conftest import CAT_CLASSES, encode, screenshot
 from harness.live import LiveServer
 
@@ -60,7 +60,7 @@ def test_an_error_inside_an_explanation_is_a_friendly_message_and_the_page_recov
         assert_nothing_private_shown(page)
         screenshot(page, "image-page-forced-error")
         press_explain(page)  # the app still works: the same request now succeeds
-        wait_for_figures(page, 3)
+        wait_for_figures(page, DEFAULT_IMAGE_FIGURES)
         expect(page.get_by_test_id("stAlert").filter(has_text=FRIENDLY)).to_have_count(0)
 
         open_page(page, "Text (BERT)")
@@ -100,7 +100,7 @@ def test_uploads_and_typed_text_never_reach_the_disk_or_the_log(browser, audited
         upload(page, photo)
         expect(page.get_by_text(f"{marker}.png ·")).to_be_visible(timeout=60_000)
         press_explain(page)
-        wait_for_figures(page, 3)
+        wait_for_figures(page, DEFAULT_IMAGE_FIGURES)
         with page.expect_download():
             page.get_by_role("button", name="Values (JSON)").first.click()
 
@@ -147,7 +147,7 @@ def test_an_upload_over_the_cap_is_refused_in_the_browser_and_at_the_server(brow
         assert live_server.healthy()
 
         press_explain(page)  # and the page still works
-        wait_for_figures(page, 3)
+        wait_for_figures(page, DEFAULT_IMAGE_FIGURES)
         assert explaining(page)[1] in CAT_CLASSES
 
 
@@ -168,7 +168,7 @@ def test_markup_in_a_file_name_is_shown_as_text(browser, live_server, tmp_path, 
         upload(page, photo)
         expect(page.get_by_text(f"{name} · 451 x 300")).to_be_visible(timeout=30_000)  # literally
         press_explain(page)
-        wait_for_figures(page, 3)
+        wait_for_figures(page, DEFAULT_IMAGE_FIGURES)
         expect(page.get_by_text("Showing the last result")).to_have_count(0)
         for selector in ('img[src="x"]', 'img[src*="tracker"]', 'a[href^="javascript"]', "[data-testid=stMarkdownContainer] strong:text('bold')",
                          "[data-testid=stMarkdownContainer] .katex"):
@@ -197,11 +197,11 @@ def test_clicking_explain_twice_and_moving_a_slider_meanwhile_gives_one_clean_re
         open_page(page, "Images (ResNet)")
         page.get_by_role("button", name="Explain", exact=True).dblclick()  # a new run starts while one computes
         press_explain(page)
-        wait_for_figures(page, 3)
+        wait_for_figures(page, DEFAULT_IMAGE_FIGURES)
         slider = page.get_by_role("slider", name="Heatmap opacity")
         for key in ("ArrowLeft", "ArrowLeft", "ArrowRight", "End", "Home"):
             slider.press(key)
-        wait_for_figures(page, 3)
+        wait_for_figures(page, DEFAULT_IMAGE_FIGURES)
         expect(page.get_by_test_id("stException")).to_have_count(0)
         expect(page.get_by_test_id("stAlert").filter(has_text=FRIENDLY)).to_have_count(0)
         assert explaining(page)[1] in CAT_CLASSES

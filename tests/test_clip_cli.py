@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import encode
-from explainers.image_input import decode_image
-from explainers.samples import sample_bytes
+from explainers.inputs.image import decode_image
+from explainers.inputs.samples import sample_bytes
 from models.image_text_models import DEFAULT_CLIP_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]

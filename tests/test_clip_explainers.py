@@ -16,16 +16,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from conftest import assert_no_hooks_or_grads
-from explainers.clip import (
+from explainers.tasks.clip import (
     MAX_PROMPTS,
     ClipSettings,
     PromptError,
     clean_prompts,
     explain_image_text,
 )
-from explainers.image_input import decode_image
-from explainers.records import clip_record
-from explainers.samples import sample_bytes
+from explainers.inputs.image import decode_image
+from explainers.records.as_json import clip_record
+from explainers.inputs.samples import sample_bytes
 from models.image_classifier import InputPolicy
 from models.image_text import ImageTextModel
 from models.info import ModelInfo

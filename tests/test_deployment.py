@@ -5,7 +5,7 @@ Their effect is checked live elsewhere: no tracebacks (test_browser_hostile), th
 import tomllib
 from pathlib import Path
 
-from explainers.image_input import MAX_BYTES
+from explainers.inputs.image import MAX_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
 

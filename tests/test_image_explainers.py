@@ -12,9 +12,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from conftest import CAT_CLASSES, assert_no_hooks_or_grads
-from explainers.attribution import ADAPTIVE_TOLERANCE, integrated_gradients
-from explainers.image import ImageSettings, explain_image, methods_for
-from explainers.targets import TargetError, resolve_target
+from explainers.methods.gradients import ADAPTIVE_TOLERANCE, integrated_gradients
+from explainers.tasks.image import ImageSettings, explain_image, methods_for
+from explainers.inputs.targets import TargetError, resolve_target
 from models.image_classifier import ImageClassifier, InputPolicy
 from models.image_models import imagenet_labels
 from models.info import ModelInfo

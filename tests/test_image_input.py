@@ -12,8 +12,8 @@ import pytest
 from PIL import Image, features
 
 from conftest import encode
-from explainers.image import explain_image
-from explainers.image_input import WORKING_LONG_SIDE, DecodedImage, ImageInputError, decode_image
+from explainers.tasks.image import explain_image
+from explainers.inputs.image import WORKING_LONG_SIDE, DecodedImage, ImageInputError, decode_image
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -12,7 +12,7 @@ import torch
 
 from models import network as hub_network
 from models.image_models import BUNDLED_LABEL, load_image_classifier
-from explainers.image import CAM_VARIANTS, PIXEL_METHODS, ImageSettings, explain_image, methods_for
+from explainers.tasks.image import CAM_VARIANTS, PIXEL_METHODS, ImageSettings, explain_image, methods_for
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from browser_steps import SLOW, explaining, new_user, open_page, press_explain, upload
+from browser_steps import DEFAULT_IMAGE_FIGURES, SLOW, explaining, new_user, open_page, press_explain, upload
 from conftest import encode, screenshot
-from explainers.image import explain_image
-from explainers.image_input import decode_image
-from explainers.samples import SAMPLES, sample_bytes
+from explainers.tasks.image import explain_image
+from explainers.inputs.image import decode_image
+from explainers.inputs.samples import SAMPLES, sample_bytes
 from harness.live import Watch
 
 SESSIONS = 8
@@ -56,7 +56,7 @@ def test_eight_sessions_at_once_each_get_their_own_result(browser, live_server, 
             press_explain(page)
         for number, (page, name) in enumerate(zip(pages, files)):
             figures = page.locator(".js-plotly-plot")
-            expect(figures).to_have_count(3, timeout=SLOW)  # predictions, Grad-CAM, Integrated Gradients
+            expect(figures).to_have_count(DEFAULT_IMAGE_FIGURES, timeout=SLOW)
             label, index, probability = explaining(page)
             want = expected[name]
             assert (label, index) == (want.label, want.index), f"session {number} ({name}) got another result"

@@ -12,16 +12,16 @@ import re
 import numpy as np
 import pytest
 
-from explainers.clip_plots import prompt_bars, similarity_figure
-from explainers.plots import comparison_figure, heatmap_figure, prediction_bars
-from explainers.text_plots import (
+from explainers.figures.clip import prompt_bars, similarity_figure
+from explainers.figures.image import comparison_figure, heatmap_figure, prediction_bars
+from explainers.figures.text import (
     attention_figure,
     attribution_bars,
     attribution_text_figure,
     rollout_focus_figure,
     text_comparison_figure,
 )
-from explainers.types import ImageExplanation, ModelSummary, Prediction
+from explainers.records.common import ImageExplanation, ModelSummary, Prediction
 
 PAYLOADS = {
     "img-onerror": "<img src=x onerror=alert(1)>",

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import conftest
-from explainers.clip import MAX_PROMPT_CHARACTERS, PromptError, clean_prompts, explain_image_text
+from explainers.tasks.clip import MAX_PROMPT_CHARACTERS, PromptError, clean_prompts, explain_image_text
 from models.image_text import ClipModel
 from models.image_text_models import load_image_text_model
 

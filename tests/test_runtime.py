@@ -5,7 +5,7 @@ import sys
 import threading
 from pathlib import Path
 
-from explainers.image import explain_image
+from explainers.tasks.image import explain_image
 from harness.live import resident_mb
 from models.runtime import release_freed_memory
 

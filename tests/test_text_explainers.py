@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from conftest import TEXT_VOCAB, assert_no_hooks_or_grads, word_tokenizer
-from explainers.records import text_record
-from explainers.targets import TargetError
-from explainers.text import TEXT_METHODS, TextSettings, attention_rollout, explain_text
-from explainers.text_types import TextReport, classifier_view, grouped_values, token_groups
+from explainers.records.as_json import text_record
+from explainers.inputs.targets import TargetError
+from explainers.tasks.text import TEXT_METHODS, TextSettings, attention_rollout, explain_text
+from explainers.records.text import TextReport, classifier_view, grouped_values, token_groups
 from models.info import ModelInfo
 from models.text_classifier import TextClassifier
 from models.text_models import load_text_model

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explainers.text import MAX_CHARACTERS, TextInputError, TextSettings, check_text, explain_text
-from explainers.text_plots import attention_figure, attribution_bars
-from explainers.text_types import TextReport, grouped_values, token_groups
+from explainers.tasks.text import MAX_CHARACTERS, TextInputError, TextSettings, check_text, explain_text
+from explainers.figures.text import attention_figure, attribution_bars
+from explainers.records.text import TextReport, grouped_values, token_groups
 
 pytestmark = pytest.mark.usefixtures("single_thread", "no_network")
 

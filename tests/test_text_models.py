@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from conftest import TEXT_VOCAB, save_tiny_bert, word_tokenizer
-from explainers.text import explain_text
+from explainers.tasks.text import explain_text
 from models import text_models
 from models.text_classifier import TextClassifier
 from models.text_models import (

@@ -1,4 +1,4 @@
-"""Widgets and result views for the image-text page. Compute comes from explainers/clip."""
+"""Widgets and result views for the image-text page. Compute comes from explainers/tasks/clip.py."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from functools import partial
 
 import streamlit as st
 
-from explainers.clip import CLIP_METHODS, MAX_PROMPTS, ClipSettings, PromptError, explain_image_text
-from explainers.clip_plots import prompt_bars, similarity_figure
-from explainers.clip_types import ClipReport
-from explainers.export import figure_html
-from explainers.plots import comparison_figure, completeness_text, heatmap_figure
-from explainers.records import clip_record
-from explainers.samples import SAMPLES, sample_bytes
-from explainers.text_plots import attribution_bars, attribution_text_figure
-from explainers.types import METHOD_NAMES
+from explainers.tasks.clip import CLIP_METHODS, MAX_PROMPTS, ClipSettings, PromptError, explain_image_text
+from explainers.figures.clip import prompt_bars, similarity_figure
+from explainers.records.clip import ClipReport
+from explainers.records.export import figure_html
+from explainers.figures.image import comparison_figure, completeness_text, heatmap_figure
+from explainers.records.as_json import clip_record
+from explainers.inputs.samples import SAMPLES, sample_bytes
+from explainers.figures.text import attribution_bars, attribution_text_figure
+from explainers.records.common import METHOD_NAMES
 
 from .image_view import UPLOAD_TYPES, ImageInput
 from .markdown import plain

@@ -1,4 +1,4 @@
-"""Widgets and result views for the image page. Compute comes from explainers/, figures from plots."""
+"""Widgets and result views for the image page. Compute comes from explainers/tasks/, figures from explainers/figures/."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ from functools import partial
 
 import streamlit as st
 
-from explainers.export import attribution_csv, explanation_json, figure_html
-from explainers.image import BASELINES, ImageReport, ImageSettings, explain_image, methods_for
-from explainers.image_input import MAX_BYTES, DecodedImage, ImageInputError, decode_image
-from explainers.plots import comparison_figure, completeness_text, heatmap_figure, prediction_bars
-from explainers.samples import SAMPLES, sample_bytes
-from explainers.targets import TargetError
-from explainers.types import METHOD_NAMES
+from explainers.records.export import attribution_csv, explanation_json, figure_html
+from explainers.tasks.image import BASELINES, ImageReport, ImageSettings, explain_image, methods_for
+from explainers.inputs.image import MAX_BYTES, DecodedImage, ImageInputError, decode_image
+from explainers.evaluation.faithfulness import MIN_STEPS, REPLACEMENTS
+from explainers.figures.faithfulness import (
+    faithfulness_caption, faithfulness_figure, faithfulness_rows, measured, replacement_note, verdict,
+)
+from explainers.figures.image import comparison_figure, completeness_text, heatmap_figure, method_title, prediction_bars
+from explainers.inputs.samples import SAMPLES, sample_bytes
+from explainers.inputs.targets import TargetError
+from explainers.records.common import METHOD_NAMES
 
 from .markdown import plain
 from .resources import releasing_memory, sha256
@@ -122,6 +126,25 @@ def request_form(classifier) -> Request | None:
             )
             steps = st.slider("Steps (gradient evaluations)", 8, 256, ImageSettings.ig_steps, step=8,
                               key="image_ig_steps", persist_state="session")
+        faithfulness = st.checkbox(
+            "Measure faithfulness (deletion and insertion curves against a random and a centre-first order)",
+            value=True,
+            key="image_faithfulness",
+            persist_state="session",
+            help="Removes what each map ranks highest, step by step, and watches the class probability: "
+            "about 2 x (steps + 1) extra forward passes per map.",
+        )
+        with st.expander("Faithfulness settings"):
+            faithfulness_steps = st.slider("Steps per curve", MIN_STEPS, 100, ImageSettings.faithfulness_steps,
+                                           key="image_faith_steps", persist_state="session")
+            replacement = st.radio(
+                "Removed pixels become",
+                REPLACEMENTS,
+                format_func={"blurred": "the photo blurred", "black": "black", "mean": "the mean colour"}.get,
+                horizontal=True,
+                key="image_faith_replacement",
+                persist_state="session",
+            )
         with st.expander("SmoothGrad settings"):
             samples = st.slider("Noisy samples", 4, 64, ImageSettings.smoothgrad_samples, step=4,
                                 key="image_sg_samples", persist_state="session")
@@ -131,7 +154,9 @@ def request_form(classifier) -> Request | None:
     if not submitted:
         return None
     settings = ImageSettings(
-        layer=layer, ig_steps=steps, ig_baseline=baseline, ig_method=rule, smoothgrad_samples=samples, smoothgrad_noise=noise
+        layer=layer, ig_steps=steps, ig_baseline=baseline, ig_method=rule, smoothgrad_samples=samples,
+        smoothgrad_noise=noise, faithfulness=faithfulness, faithfulness_steps=faithfulness_steps,
+        faithfulness_replacement=replacement,
     )
     return Request(tuple(methods), None if target == TOP_CHOICE else target.split(" · ", 1)[0], settings)
 
@@ -179,7 +204,32 @@ def show_report(report: ImageReport, image_name: str) -> None:
         figure = comparison_figure(report.explanations, opacity)
         st.plotly_chart(figure, key="comparison")
         _download("Download comparison (HTML)", partial(figure_html, figure), f"{stem}-comparison.html", "text/html")
+    else:
+        _one_figure_per_method(report, opacity, image_name, stem)
+    show_faithfulness(report.explanations, stem)
+
+
+def show_faithfulness(explanations, stem: str) -> None:
+    """The evidence under the maps: curves, areas against the references, a verdict per map."""
+    if not measured(explanations):
         return
+    st.subheader("How faithful are these maps?")
+    st.write(
+        "Each map ranks the photo's regions. Deletion removes the highest-ranked regions first and watches the "
+        "probability fall; insertion reveals them first into an empty image and watches it come back. A map that "
+        "shows what the model really uses beats a random order (and ideally the centre-first order)."
+    )
+    figure = faithfulness_figure(explanations)
+    st.plotly_chart(figure, key="faithfulness")
+    st.dataframe(faithfulness_rows(explanations), hide_index=True, key="faithfulness-table")
+    for explanation in measured(explanations):
+        name = method_title(explanation)
+        st.markdown(f"**{plain(name)}**: {plain(verdict(name, explanation.faithfulness))}")
+    st.caption(plain(replacement_note(measured(explanations)[0].faithfulness)))
+    _download("Faithfulness figure (HTML)", partial(figure_html, figure), f"{stem}-faithfulness.html", "text/html")
+
+
+def _one_figure_per_method(report: ImageReport, opacity: float, image_name: str, stem: str) -> None:
     columns = st.columns(min(2, len(report.explanations)))
     for number, explanation in enumerate(report.explanations):
         with columns[number % len(columns)]:
@@ -187,6 +237,8 @@ def show_report(report: ImageReport, image_name: str) -> None:
             st.plotly_chart(figure, key=f"figure-{explanation.method}")
             if explanation.convergence_delta is not None:
                 st.caption(f"Completeness check: {completeness_text(explanation)}")
+            if explanation.faithfulness is not None:
+                st.caption(plain(faithfulness_caption(explanation.faithfulness)))
             name = f"{stem}-{explanation.method}"
             a, b, c = st.columns(3)
             with a:

@@ -1,4 +1,4 @@
-"""Widgets and result views for the text page. Compute comes from explainers/text, figures from text_plots."""
+"""Widgets and result views for the text page. Compute comes from explainers/tasks/text.py, figures from explainers/figures/text.py."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from functools import partial
 
 import streamlit as st
 
-from explainers.export import figure_html, text_attribution_csv
-from explainers.plots import completeness_text, prediction_bars
-from explainers.records import text_record
-from explainers.targets import TargetError
-from explainers.text import TEXT_METHODS, TextInputError, TextSettings, explain_text
-from explainers.text_types import TextReport, classifier_view, grouped_values, token_groups
-from explainers.text_plots import (
+from explainers.records.export import figure_html, text_attribution_csv
+from explainers.figures.image import completeness_text, prediction_bars
+from explainers.records.as_json import text_record
+from explainers.inputs.targets import TargetError
+from explainers.tasks.text import TEXT_METHODS, TextInputError, TextSettings, explain_text
+from explainers.records.text import TextReport, classifier_view, grouped_values, token_groups
+from explainers.figures.text import (
     attention_figure,
     attention_overview,
     attribution_bars,

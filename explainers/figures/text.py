@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .plots import SIGNED_SCALE, escape
+from .image import SIGNED_SCALE, escape
 
 ATTENTION_SCALE = "Blues"
 OVERVIEW_CELL = 32  # thumbnails of long texts are averaged down to this many tokens a side

@@ -1,6 +1,6 @@
 """Plain records of a text explanation, and the ways views group its tokens: no torch here.
 
-Figures, exports and the page read these; only explainers/text.py builds them.
+Figures, exports and the page read these; only explainers/tasks/text.py builds them.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .types import ModelSummary, Prediction
+from .common import ModelSummary, Prediction
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .faithfulness import Faithfulness
+
 METHOD_NAMES = {
     "gradcam": "Grad-CAM",
     "gradcam++": "Grad-CAM++",
@@ -60,6 +62,7 @@ class ImageExplanation:
     params: dict = field(default_factory=dict)
     convergence_delta: float | None = None
     output_difference: float | None = None  # f(x) - f(baseline) of the explained output
+    faithfulness: Faithfulness | None = None  # deletion / insertion against the references, when asked
 
     def __post_init__(self):
         if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from .types import METHOD_NAMES, ImageExplanation, Prediction
+from ..records.common import METHOD_NAMES, ImageExplanation, Prediction
 
 # Colour scales whose low end is transparent, so the photo shows through where there is no evidence.
 EVIDENCE_SCALE = [

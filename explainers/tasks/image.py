@@ -8,7 +8,7 @@ variant, then the sampling methods. Nothing here keeps state between calls.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import cv2
 import numpy as np
@@ -17,11 +17,13 @@ from torch.nn import functional as F
 
 from models.image_classifier import ImageClassifier
 
-from .attribution import integrated_gradients, smoothgrad
-from .cam import CAM_VARIANTS
-from .image_input import shrink_to
-from .targets import resolve_target
-from .types import ImageExplanation, ModelSummary, Prediction
+from ..methods.gradients import integrated_gradients, smoothgrad
+from ..evaluation.faithfulness import STEPS, check_replacement, check_steps, measure_faithfulness
+from ..methods.baselines import image_baseline
+from ..methods.cam import CAM_VARIANTS
+from ..inputs.image import shrink_to
+from ..inputs.targets import resolve_target
+from ..records.common import ImageExplanation, ModelSummary, Prediction
 
 PIXEL_METHODS = ("integrated-gradients", "smoothgrad")
 BASELINES = ("black", "blurred", "noise")
@@ -39,7 +41,10 @@ class ImageSettings:
     ig_method: str = "adaptive"
     smoothgrad_samples: int = 16
     smoothgrad_noise: float = 0.15
-    seed: int = 0  # noise baseline and SmoothGrad
+    seed: int = 0  # noise baseline, SmoothGrad, faithfulness tie-breaks and random reference
+    faithfulness: bool = False  # deletion / insertion curves for every map, against the references
+    faithfulness_steps: int = STEPS
+    faithfulness_replacement: str = "blurred"  # what removed pixels become: blurred, black or mean
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,9 @@ def explain_image(
     unknown = [m for m in methods if m not in methods_for(classifier)]
     if unknown:
         raise ValueError(f"{', '.join(unknown)} is not available for {classifier.info.name}")
+    if settings.faithfulness:
+        check_steps(settings.faithfulness_steps)
+        check_replacement(settings.faithfulness_replacement)
     cams = [m for m in methods if m in CAM_VARIANTS]
     layer = (settings.layer or classifier.default_layer) if cams else None
     model = ModelSummary(**classifier.info.as_dict())
@@ -115,9 +123,25 @@ def explain_image(
             )
             params = {"samples": settings.smoothgrad_samples, "noise": settings.smoothgrad_noise, "seed": settings.seed}
             explanations.append(record("smoothgrad", grads[0].amax(0), False, params=params))
+        if settings.faithfulness and explanations:
+            explanations = _with_faithfulness(classifier, pixels, index, explanations, settings)
     order = {m: i for i, m in enumerate(methods)}
     explanations.sort(key=lambda e: order[e.method])
     return ImageReport(predictions, chosen, tuple(explanations), model)
+
+
+def _with_faithfulness(classifier, pixels, index: int, explanations, settings: ImageSettings) -> list:
+    """Every map's deletion and insertion curves on the explained class's probability; references once."""
+    empty = image_baseline(pixels, settings.faithfulness_replacement, *classifier.pixel_range())
+
+    def probability(batch: torch.Tensor) -> torch.Tensor:
+        return classifier.logits(batch).softmax(-1)[:, index]
+
+    measured = measure_faithfulness(
+        probability, pixels, empty, {e.method: e.scores for e in explanations},
+        settings.faithfulness_steps, settings.faithfulness_replacement, settings.seed,
+    )
+    return [replace(e, faithfulness=measured[e.method]) for e in explanations]
 
 
 def _top(probabilities: torch.Tensor, labels: Sequence[str]) -> tuple[Prediction, ...]:
@@ -130,20 +154,9 @@ def upsample(cam: torch.Tensor, size) -> torch.Tensor:
 
 
 def _baseline(classifier: ImageClassifier, pixels: torch.Tensor, kind: str, seed: int) -> torch.Tensor:
-    """What "no evidence" looks like: black, the photo blurred beyond recognition, or uniform noise."""
-    black, white = classifier.pixel_range()
-    if kind == "black":
-        return black.expand_as(pixels).clone()
-    if kind == "blurred":
-        sigma = max(pixels.shape[-2:]) / 16
-        image = pixels[0].permute(1, 2, 0).numpy()
-        blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
-        return torch.from_numpy(blurred).permute(2, 0, 1)[None].contiguous()
-    if kind == "noise":
-        generator = torch.Generator().manual_seed(seed)
-        uniform = torch.rand(pixels.shape, generator=generator)
-        return black + uniform * (white - black)
-    raise ValueError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
+    if kind not in BASELINES:
+        raise ValueError(f"unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}")
+    return image_baseline(pixels, kind, *classifier.pixel_range(), seed)
 
 
 def stretch_to_aspect(scores: np.ndarray, image_shape) -> np.ndarray:

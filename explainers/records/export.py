@@ -1,6 +1,6 @@
 """Exports an auditor can keep: self-contained figure HTML, and raw values as JSON or CSV.
 
-The JSON is the record the command line prints (records.py), so a page download and a batch run
+The JSON is the record the command line prints (as_json.py), so a page download and a batch run
 can be compared line by line.
 """
 
@@ -12,9 +12,9 @@ import json
 
 import plotly.graph_objects as go
 
-from .records import image_record
-from .text_types import TextReport, token_groups
-from .types import ImageExplanation
+from .as_json import image_record
+from .text import TextReport, token_groups
+from .common import ImageExplanation
 
 
 def figure_html(figure: go.Figure) -> str:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .text_types import TokenAttribution
-from .types import ImageExplanation, ModelSummary, Prediction
+from .text import TokenAttribution
+from .common import ImageExplanation, ModelSummary, Prediction
 
 
 @dataclass(frozen=True)

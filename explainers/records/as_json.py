@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .clip_types import ClipReport
-from .text_types import TextReport, grouped_values, token_groups
-from .types import ImageExplanation, ModelSummary, Prediction
+from .clip import ClipReport
+from .text import TextReport, grouped_values, token_groups
+from .common import ImageExplanation, ModelSummary, Prediction
 
 
 def image_record(
@@ -34,6 +34,8 @@ def image_record(
         if explanation.convergence_delta is not None:
             record["convergence_delta"] = explanation.convergence_delta
             record["explained_output_difference"] = explanation.output_difference
+        if explanation.faithfulness is not None:
+            record["faithfulness"] = explanation.faithfulness.as_dict()
     return record
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from .plots import escape
+from .image import escape
 
 LABEL_CHARACTERS = 48
 
