@@ -1,6 +1,7 @@
 """Command line: the page's explainers for scripts and batch audits.
 
-    python -m explainers image PATH [PATH ...] [--model NAME] [--method ...] [--target INDEX|LABEL] [--json]
+    python -m explainers image PATH [PATH ...] [--model NAME] [--method ...] [--target INDEX|LABEL]
+        [--faithfulness] [--sanity] [--json]
     python -m explainers text TEXT [TEXT ...] [--model NAME] [--method ...] [--target INDEX|LABEL] [--json]
     python -m explainers clip IMAGE [IMAGE ...] --prompts P [P ...] [--model NAME] [--method ...] [--target N] [--json]
 
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="steps per faithfulness curve (default 20)")
     image.add_argument("--replacement", default=None, choices=("blurred", "black", "mean"),
                        help="faithfulness: what removed pixels become (default blurred)")
+    image.add_argument("--sanity", action="store_true",
+                       help="add the model-randomisation sanity check: the map recomputed as the weights are "
+                            "re-initialised top-down")
     image.add_argument("--json", action="store_true", help="print one JSON object per input (JSON Lines)")
 
     text = commands.add_parser("text", help="explain text classifications")
@@ -81,6 +85,7 @@ def run_image(args: argparse.Namespace) -> int:
     from models.runtime import configure_torch
 
     from .evaluation.faithfulness import check_steps
+    from .evaluation.sanity import with_sanity
     from .records.as_json import image_record
     from .tasks.image import ImageSettings, explain_image, methods_for
     from .inputs.image import decode_image
@@ -99,8 +104,12 @@ def run_image(args: argparse.Namespace) -> int:
     changes = {"layer": args.layer, "ig_steps": args.steps, "ig_baseline": args.baseline,
                "faithfulness_steps": args.faithfulness_steps, "faithfulness_replacement": args.replacement}
     settings = replace(settings, **{k: v for k, v in changes.items() if v is not None})
-    if args.faithfulness and not methods:
-        print("error: --faithfulness measures a map: choose a --method other than none", file=sys.stderr)
+    for flag in ("faithfulness", "sanity"):
+        if getattr(args, flag) and not methods:
+            print(f"error: --{flag} checks a map: choose a --method other than none", file=sys.stderr)
+            return 2
+    if args.sanity and not classifier.randomisable_parts():
+        print(f"error: {info.name} cannot be sanity-checked: nothing in it can be re-initialised", file=sys.stderr)
         return 2
     try:
         check_steps(settings.faithfulness_steps)
@@ -115,7 +124,10 @@ def run_image(args: argparse.Namespace) -> int:
     for path in args.paths:
         try:
             data = Path(path).read_bytes()
-            report = explain_image(classifier, decode_image(data).rgb, methods, args.target, settings)
+            rgb = decode_image(data).rgb
+            report = explain_image(classifier, rgb, methods, args.target, settings)
+            if args.sanity:
+                report = replace(report, explanations=with_sanity(classifier, rgb, report.explanations, settings))
         except Exception as error:  # one bad input must not stop a batch audit
             failures += 1
             _report_failure(path, _message(path, error), args.json)
@@ -273,6 +285,11 @@ def _summary(record: dict) -> str:
             )
         if "faithfulness" in record:
             lines.append(_faithfulness_summary(record["faithfulness"]))
+        if "sanity" in record:
+            sanity = record["sanity"]
+            similarity = ", ".join(f"{v:+.2f}" for v in sanity["similarity"])
+            lines.append(f"  sanity check {'passed' if sanity['passed'] else 'FAILED'} (Spearman per step: {similarity}; "
+                         f"passes below {sanity['threshold']} at step {sanity['rule_step']})")
     return "\n".join(lines)
 
 

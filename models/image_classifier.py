@@ -4,22 +4,29 @@ Explainers never touch the network directly. `forward_from` runs the stages up t
 without gradients, hands back that layer's output as a fresh leaf tensor, and runs the rest with
 gradients: Grad-CAM then differentiates against a tensor the explainer owns, so nothing is ever
 attached to (or written into) the shared, frozen network.
+
+`with_random` makes a private copy with some parts re-initialised (the model-randomisation sanity
+check): the copy shares every module and tensor it does not change with the shared network and
+rebuilds its stages around the copied modules, so the shared network is only ever read.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .info import ModelInfo
 
 Stage = tuple[str, Callable[[torch.Tensor], torch.Tensor]]
+Part = tuple[str, nn.Module]  # a named group of the network's modules that can be re-initialised
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,8 @@ class ImageClassifier:
         stages: Sequence[Stage] = (),
         head: Callable[[torch.Tensor], torch.Tensor] | None = None,
         logits_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        parts: Sequence[Part] = (),
+        rebuild: Callable[[nn.Module], ImageClassifier] | None = None,
     ):
         self.network = network.eval().requires_grad_(False)
         self.labels = tuple(labels)
@@ -49,6 +58,10 @@ class ImageClassifier:
         self._stages = list(stages)
         self._head = head
         self._logits_fn = logits_fn
+        # Top-down (head first); `rebuild` makes an adapter like this one around a copy of `network`.
+        self._parts = list(parts)
+        self._rebuild = rebuild
+        self.randomised: tuple[str, ...] = ()  # parts re-initialised by with_random, top-down
         # One lock per model: Streamlit sessions share this object across threads.
         self.lock = threading.RLock()
 
@@ -107,3 +120,104 @@ class ImageClassifier:
                 x = feature
         with torch.set_grad_enabled(tracking or feature is not None):
             return self._head(x), feature
+
+    @property
+    def rebuildable(self) -> bool:
+        """Whether this adapter can rebuild itself around a copy of its network (see with_random)."""
+        return self._rebuild is not None
+
+    def randomisable_parts(self) -> tuple[Part, ...]:
+        """The parts `with_random` can re-initialise, top-down; empty if this adapter cannot rebuild itself."""
+        return tuple(self._parts) if self.rebuildable else ()
+
+    def with_random(self, names: Sequence[str], seed: int = 0) -> ImageClassifier:
+        """A private copy (its own lock) with the named parts re-initialised; this classifier is only read.
+
+        The copy shares every module and tensor it does not re-initialise with this classifier (so a copy
+        of a copy adds only the newly random parts). Each part draws from its own generator, seeded by
+        (seed, its place top-down), so a part gets the same fresh weights whichever others are random.
+        """
+        parts = dict(self.randomisable_parts())
+        if not parts:
+            why = "it names no parts" if self.rebuildable else "its adapter cannot rebuild itself around a copy"
+            raise ValueError(f"{self.info.name} cannot be copied with random weights: {why}")
+        unknown = [name for name in names if name not in parts]
+        if unknown:
+            raise ValueError(f"unknown part {', '.join(map(repr, unknown))}; choose from {', '.join(parts)}")
+        places = {name: place for place, name in enumerate(parts)}
+        # The shared network is only read, but under its lock: no other session's call runs meanwhile.
+        with self.lock:
+            where = {id(module): path for path, module in self.network.named_modules()}
+            owners = {name: _owners(where, parts[name]) for name in names}
+            paths = {path for name in names for path in owners[name]}
+            fresh = {id(t) for path in paths for t in _own_tensors(self.network.get_submodule(path))}
+            # deepcopy hands back whatever the memo maps an object's id to. Only the re-initialised modules
+            # and the modules that contain them are copied; every other module and tensor is shared.
+            copied = {ancestor for path in paths for ancestor in _ancestors(path)}
+            memo = {id(t): t for t in (*self.network.parameters(), *self.network.buffers()) if id(t) not in fresh}
+            memo |= {id(m): m for path, m in self.network.named_modules() if path not in copied}
+            network = copy.deepcopy(self.network, memo)
+            with torch.no_grad():
+                for name in names:
+                    generator = _generator(seed, places[name])
+                    with _DrawFrom(generator):
+                        for path in owners[name]:
+                            _reinitialise(network.get_submodule(path), generator)
+            twin = self._rebuild(network)  # its eval() and requires_grad_(False) reach shared modules: no-ops
+        twin.randomised = tuple(name for name in parts if name in self.randomised or name in names)
+        twin.info = replace(self.info, note=f"weights re-initialised: {' + '.join(twin.randomised)}")
+        return twin
+
+
+def _generator(seed: int, place: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, place]).generate_state(1)[0]))
+
+
+def _ancestors(path: str) -> list[str]:
+    """"a.b.c" -> ["", "a", "a.b", "a.b.c"]: the module at `path` and every module that contains it."""
+    parts = path.split(".") if path else []
+    return [".".join(parts[:i]) for i in range(len(parts) + 1)]
+
+
+def _own_tensors(module: nn.Module) -> list[torch.Tensor]:
+    return [t for t in (*module.parameters(recurse=False), *module.buffers(recurse=False)) if t is not None]
+
+
+def _owners(where: dict[int, str], part: nn.Module) -> list[str]:
+    """Paths in the network (`where`: module id -> path) of the modules of `part` that hold tensors; a part
+    may be a fresh container (the Sequential a stage is built as) around modules of the network."""
+    owners = [module for module in part.modules() if _own_tensors(module)]
+    outside = [type(module).__name__ for module in owners if id(module) not in where]
+    if outside:
+        raise ValueError(f"a part holds modules that are not in the network: {', '.join(outside)}")
+    return [where[id(module)] for module in owners]
+
+
+def _reinitialise(module: nn.Module, generator: torch.Generator) -> None:
+    """The module's own initialisation (BatchNorm: weight 1, bias 0 and fresh running statistics); tensors
+    of a module without one (e.g. a ViT's position embeddings) are shuffled: their scale stays, what was
+    learned goes."""
+    if hasattr(module, "reset_parameters"):
+        module.reset_parameters()
+        return
+    for tensor in _own_tensors(module):
+        if tensor.is_floating_point():
+            order = torch.randperm(tensor.numel(), generator=generator)
+            tensor.copy_(tensor.flatten()[order].view_as(tensor))
+
+
+class _DrawFrom(TorchDispatchMode):
+    """Make every random draw that names no generator use `generator`.
+
+    `reset_parameters()` draws from torch's global generator, which other sessions' threads seed and use
+    (SmoothGrad seeds it); dispatch modes are per thread, so this neither reads nor moves that state."""
+
+    def __init__(self, generator: torch.Generator):
+        super().__init__()
+        self.generator = generator
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if kwargs.get("generator") is None and any(a.name == "generator" for a in func._schema.arguments):
+            kwargs["generator"] = self.generator
+        return func(*args, **kwargs)

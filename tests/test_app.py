@@ -143,3 +143,17 @@ def test_faithfulness_can_be_switched_off():
     assert not app.exception
     assert not [h for h in app.subheader if h.value == "How faithful are these maps?"]
     assert len(plotly_charts(app)) == 2
+
+
+def test_the_sanity_check_shows_each_step_the_chart_and_a_verdict():
+    app = image_app()
+    app.multiselect(key="image_methods").set_value(["gradcam"])
+    app.checkbox(key="image_faithfulness").uncheck()
+    app.checkbox(key="image_sanity").check()
+    app.button[0].click().run()
+    assert not app.exception and not app.error
+    assert any("Sanity check" in h.value for h in app.subheader)
+    assert len(plotly_charts(app)) == 4  # predictions, the map, the maps after each step, the similarity chart
+    verdict = shown(app.success)
+    assert verdict.startswith("**Grad-CAM (head conv)**: Passes: once head + head conv are random")
+    assert "Pass rule" in shown(app.caption) and "head conv, stage 7" in shown(app.caption)

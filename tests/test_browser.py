@@ -92,6 +92,27 @@ def test_image_page_every_method_figure_and_download(browser, live_server):
         screenshot(page, "image-page-side-by-side")
 
 
+def test_image_page_sanity_check_with_its_figures_and_download(browser, live_server):
+    with new_user(browser, live_server.url) as page:
+        open_page(page, "Images (ResNet)")
+        page.get_by_test_id("stMultiSelect").filter(has_text="Methods").get_by_role(
+            "button", name="Remove Integrated Gradients").click()
+        page.get_by_text("Sanity check: re-initialise", exact=False).click()
+        press_explain(page)
+        wait_for_figures(page, 5)  # predictions, Grad-CAM, faithfulness, the maps after each step, the similarity chart
+        verdict = page.get_by_text("Passes: once head + head conv are random")
+        expect(verdict).to_be_visible()
+        verdict.scroll_into_view_if_needed()
+        screenshot(page, "image-page-sanity-check")
+        files = {d.file_name: d for d in every_download(page)}
+        sanity = files["Cat (Chelsea)-gradcam-sanity.html"].text
+        assert_self_contained_figure(sanity)
+        assert sanity.count("Plotly.newPlot") == 2 and "edge detector" in sanity
+        record = json.loads(files["Cat (Chelsea)-gradcam.json"].text)
+        assert record["sanity"]["passed"] is True and record["sanity"]["steps"][0] == "head"
+        assert record["sanity"]["reference"]["similarity"][-1] == 1.0
+
+
 def test_uploaded_photo_is_explained_and_no_export_carries_its_exif(browser, live_server, tmp_path, coffee):
     exif = Image.Exif()
     exif[0x010F] = "SECRET-CAMERA-4711"  # camera make

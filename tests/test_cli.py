@@ -117,3 +117,48 @@ def test_a_wide_photo_does_not_stop_the_batch(inputs, tmp_path):
     lines = json_lines(result.stdout)
     assert [line["input"] for line in lines] == [str(wide), inputs["good"]]
     assert "attribution" in lines[1]
+
+
+def test_faithfulness_adds_the_areas_and_references_to_each_record(inputs):
+    result = run_cli(inputs["good"], inputs["good"], "--method", "gradcam", "--faithfulness",
+                     "--faithfulness-steps", "10", "--json")
+    assert result.returncode == 0, result.stderr
+    first, second = json_lines(result.stdout)
+    f = first["faithfulness"]
+    assert f["steps"] == 10 and f["replacement"] == "blurred"
+    assert set(f["references"]) == {"random", "centre"}
+    for areas in (f, *f["references"].values()):
+        assert 0 <= areas["deletion_auc"] <= 1 and 0 <= areas["insertion_auc"] <= 1
+    assert f["deletion"][0] == pytest.approx(first["target"]["score"], abs=1e-4)
+    assert f["deletion_auc"] < f["references"]["random"]["deletion_auc"]  # Grad-CAM on the cat beats chance
+    assert second["faithfulness"] == f  # the same seed: the same numbers
+
+    summary = run_cli(inputs["good"], "--method", "gradcam", "--faithfulness", "--faithfulness-steps", "8",
+                      "--replacement", "mean")
+    assert summary.returncode == 0, summary.stderr
+    assert "faithfulness (8 steps, mean): deletion" in summary.stdout and "random deletion" in summary.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "gradcam", "--faithfulness", "--faithfulness-steps", "2"], "from 4 to 200"),
+    (["--method", "none", "--faithfulness"], "choose a --method other than none"),
+    (["--method", "none", "--sanity"], "choose a --method other than none"),
+])
+def test_bad_faithfulness_settings_are_refused_before_any_input(inputs, args, message):
+    result = run_cli(inputs["good"], *args)
+    assert result.returncode == 2 and message in result.stderr
+    assert result.stdout == ""
+
+
+def test_sanity_adds_the_randomisation_check_to_each_record(inputs):
+    result = run_cli(inputs["good"], "--method", "gradcam", "--sanity", "--json")
+    assert result.returncode == 0, result.stderr
+    (record,) = json_lines(result.stdout)
+    sanity = record["sanity"]
+    assert {"steps", "similarity", "ssim", "passed"} <= set(sanity)
+    assert sanity["steps"][0] == "head" and sanity["steps"][1] == "head + head conv"
+    assert sanity["steps"][-1].endswith("+ stem") and len(sanity["steps"]) == len(sanity["similarity"]) == len(sanity["ssim"])
+    assert all(-1 <= v <= 1 for v in sanity["similarity"] + sanity["ssim"])
+    assert sanity["passed"] is True and sanity["similarity"][1] < sanity["threshold"]
+    assert sanity["reference"]["name"] == "edges" and sanity["reference"]["similarity"] == [1.0] * len(sanity["steps"])
+    assert sanity["reference"]["passed"] is False  # what failing looks like

@@ -288,3 +288,56 @@ def test_hub_probe_is_decided_once(monkeypatch):
     assert hub_network.hub_reachable() is False
     assert hub_network.hub_reachable() is False
     assert calls == ["huggingface.co"]
+
+
+# --- Copies with parts re-initialised (the sanity check) -----------------------------------------
+
+HF_CONV_PARTS = ["head", "stage 4", "stage 3", "stage 2", "stage 1", "stem"]
+
+
+@pytest.mark.parametrize(
+    ("build", "size", "parts"),
+    [
+        (_tiny_resnet, {"shortest_edge": 32}, HF_CONV_PARTS),
+        (_tiny_convnext, {"shortest_edge": 32}, HF_CONV_PARTS),
+        (_tiny_vit, {"height": 32, "width": 32}, ["head", "encoder layer 1", "embeddings"]),
+    ],
+    ids=["resnet", "convnext", "vit"],
+)
+def test_hf_adapters_rebuild_around_copies(tmp_path, build, size, parts, no_hub):
+    torch.manual_seed(0)
+    model = build()
+    _randomise_norm_statistics(model)
+    classifier = load_image_classifier(str(_save(model, tmp_path, size)))
+    assert [name for name, _ in classifier.randomisable_parts()] == parts
+
+    unchanged, random_head = classifier.with_random([]), classifier.with_random(["head"], seed=0)
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected = classifier.logits(x)
+        assert torch.equal(unchanged.logits(x), expected)
+        assert not torch.allclose(random_head.logits(x), expected)
+    assert unchanged.layers == random_head.layers == classifier.layers
+    # Only the head is new memory: every other tensor is the shared model's own.
+    shared = {id(t) for t in (*classifier.network.parameters(), *classifier.network.buffers())}
+    new = [t for t in (*random_head.network.parameters(), *random_head.network.buffers()) if id(t) not in shared]
+    head = dict(classifier.randomisable_parts())["head"]
+    assert sum(t.numel() for t in new) == sum(p.numel() for p in head.parameters()) > 0
+
+
+def test_bundled_parts_and_copies(bundled, chelsea):
+    stages = [f"stage {i}" for i in range(7, 0, -1)]
+    assert [name for name, _ in bundled.randomisable_parts()] == ["head", "head conv", *stages, "stem"]
+    x = bundled.preprocess(chelsea)
+    with torch.no_grad():
+        expected = bundled.logits(x)
+        assert torch.equal(bundled.with_random([]).logits(x), expected)
+        assert not torch.allclose(bundled.with_random(["stem"]).logits(x), expected)
+
+
+def test_unsplit_models_offer_the_whole_network_or_say_there_is_nothing():
+    from models.image_models import _unsplit_parts
+
+    linear = torch.nn.Linear(2, 2)
+    assert _unsplit_parts(linear, None) == [("whole network", linear)]
+    assert _unsplit_parts(torch.nn.Identity(), None) == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import streamlit as st
@@ -12,9 +12,11 @@ from explainers.records.export import attribution_csv, explanation_json, figure_
 from explainers.tasks.image import BASELINES, ImageReport, ImageSettings, explain_image, methods_for
 from explainers.inputs.image import MAX_BYTES, DecodedImage, ImageInputError, decode_image
 from explainers.evaluation.faithfulness import MIN_STEPS, REPLACEMENTS
+from explainers.evaluation.sanity import with_sanity
 from explainers.figures.faithfulness import (
     faithfulness_caption, faithfulness_figure, faithfulness_rows, measured, replacement_note, verdict,
 )
+from explainers.figures.sanity import sanity_chart, sanity_maps_figure, sanity_verdict
 from explainers.figures.image import comparison_figure, completeness_text, heatmap_figure, method_title, prediction_bars
 from explainers.inputs.samples import SAMPLES, sample_bytes
 from explainers.inputs.targets import TargetError
@@ -53,6 +55,7 @@ class Request:
     methods: tuple[str, ...]
     target: str | None
     settings: ImageSettings
+    sanity: bool = False  # the model-randomisation check for every map
 
 
 def choose_image() -> ImageInput | None:
@@ -145,6 +148,15 @@ def request_form(classifier) -> Request | None:
                 key="image_faith_replacement",
                 persist_state="session",
             )
+        sanity = st.checkbox(
+            "Sanity check: re-initialise the model's weights top-down and recompute each map",
+            value=False,
+            key="image_sanity",
+            persist_state="session",
+            help="Adebayo et al. 2018. A map that explains the model must change when its learned weights are "
+            "destroyed. Costs about (parts + 1) x each method's time: seconds for the Grad-CAM family, "
+            "a minute or more for Integrated Gradients.",
+        )
         with st.expander("SmoothGrad settings"):
             samples = st.slider("Noisy samples", 4, 64, ImageSettings.smoothgrad_samples, step=4,
                                 key="image_sg_samples", persist_state="session")
@@ -158,21 +170,25 @@ def request_form(classifier) -> Request | None:
         smoothgrad_noise=noise, faithfulness=faithfulness, faithfulness_steps=faithfulness_steps,
         faithfulness_replacement=replacement,
     )
-    return Request(tuple(methods), None if target == TOP_CHOICE else target.split(" · ", 1)[0], settings)
+    return Request(tuple(methods), None if target == TOP_CHOICE else target.split(" · ", 1)[0], settings, sanity)
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 @releasing_memory
-def _explain(image_key: str, model_key: str, methods, target, settings_key: str, _classifier, _rgb, _settings):
-    return explain_image(_classifier, _rgb, methods, target, _settings)
+def _explain(image_key: str, model_key: str, methods, target, settings_key: str, sanity: bool, _classifier, _rgb, _settings):
+    report = explain_image(_classifier, _rgb, methods, target, _settings)
+    if sanity and report.explanations:
+        report = replace(report, explanations=with_sanity(_classifier, _rgb, report.explanations, _settings))
+    return report
 
 
 def run(classifier, image: ImageInput, decoded: DecodedImage, request: Request) -> ImageReport | None:
     model_key = f"{classifier.info.name}|{classifier.info.source}"
     try:
-        with st.spinner("Explaining…"):
+        waiting = "Explaining, then the sanity check (one recomputation per part of the model)…" if request.sanity else "Explaining…"
+        with st.spinner(waiting):
             return _explain(
-                image.key, model_key, request.methods, request.target, repr(request.settings),
+                image.key, model_key, request.methods, request.target, repr(request.settings), request.sanity,
                 classifier, decoded.rgb, request.settings,
             )
     except TargetError as error:
@@ -207,6 +223,33 @@ def show_report(report: ImageReport, image_name: str) -> None:
     else:
         _one_figure_per_method(report, opacity, image_name, stem)
     show_faithfulness(report.explanations, stem)
+    show_sanity(report.explanations, stem)
+
+
+def show_sanity(explanations, stem: str) -> None:
+    """The model-randomisation check: each map after each step, the similarity chart, pass or fail."""
+    checked = [e for e in explanations if e.sanity is not None]
+    if not checked:
+        return
+    st.subheader("Sanity check: does the map depend on what the model learned?")
+    st.write(
+        "The model's weights are re-initialised from the top (the classifier, then the last stage, then the one "
+        "before …), on a private copy, and each map is recomputed for the same class. A map that explains the "
+        "model must stop resembling the original once the top layers are random. An edge detector, which never "
+        "looks at the model, stays at similarity 1: that is what failing looks like."
+    )
+    for explanation in checked:
+        result, name = explanation.sanity, method_title(explanation)
+        (st.success if result.passed else st.warning)(f"**{plain(name)}**: {plain(sanity_verdict(name, result))}")
+        maps = sanity_maps_figure(result, f"{name} after each step (each map scaled to its own range)")
+        st.plotly_chart(maps, key=f"sanity-maps-{explanation.method}")
+        chart = sanity_chart(result, name)
+        st.plotly_chart(chart, key=f"sanity-chart-{explanation.method}")
+        _download("Sanity check figures (HTML)", partial(figure_html, maps, chart), f"{stem}-{explanation.method}-sanity.html",
+                  "text/html", explanation.method)
+    st.caption(plain(f"{checked[0].sanity.note} Pass rule: rank correlation (Spearman) below {checked[0].sanity.threshold} "
+                     f"once step {checked[0].sanity.rule_step} is random; maps are compared on a 64-pixel grid, signed "
+                     "maps by their absolute values. The shared model is never changed."))
 
 
 def show_faithfulness(explanations, stem: str) -> None:

@@ -36,6 +36,8 @@ def image_record(
             record["explained_output_difference"] = explanation.output_difference
         if explanation.faithfulness is not None:
             record["faithfulness"] = explanation.faithfulness.as_dict()
+        if explanation.sanity is not None:
+            record["sanity"] = explanation.sanity.record()
     return record
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .faithfulness import Faithfulness
+from .sanity import SanityResult
 
 METHOD_NAMES = {
     "gradcam": "Grad-CAM",
@@ -63,6 +64,7 @@ class ImageExplanation:
     convergence_delta: float | None = None
     output_difference: float | None = None  # f(x) - f(baseline) of the explained output
     faithfulness: Faithfulness | None = None  # deletion / insertion against the references, when asked
+    sanity: SanityResult | None = None  # the model-randomisation check, when asked
 
     def __post_init__(self):
         if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:

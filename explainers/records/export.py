@@ -17,9 +17,13 @@ from .text import TextReport, token_groups
 from .common import ImageExplanation
 
 
-def figure_html(figure: go.Figure) -> str:
-    """One HTML file that opens offline: plotly.js is inlined, not fetched."""
-    return figure.to_html(include_plotlyjs=True, full_html=True)
+def figure_html(figure: go.Figure, *more: go.Figure) -> str:
+    """One HTML file that opens offline: plotly.js is inlined once, not fetched; `more` figures follow the first."""
+    page = figure.to_html(include_plotlyjs=True, full_html=True)
+    if not more:
+        return page
+    rest = "".join(other.to_html(include_plotlyjs=False, full_html=False) for other in more)
+    return page.replace("</body>", rest + "</body>", 1)
 
 
 def explanation_json(explanation: ImageExplanation, source: str | None = None) -> str:
