@@ -85,7 +85,7 @@ def test_side_by_side_view_puts_methods_in_one_figure():
     app.button[0].click().run()
     app.radio(key="image_view").set_value("Side by side").run()
     assert not app.exception
-    assert len(plotly_charts(app)) == 3  # predictions, one comparison, the faithfulness curves
+    assert len(plotly_charts(app)) == 4  # predictions, one comparison, the agreement matrices, the faithfulness curves
 
 
 def test_a_chosen_target_class_is_explained():
@@ -157,3 +157,15 @@ def test_the_sanity_check_shows_each_step_the_chart_and_a_verdict():
     verdict = shown(app.success)
     assert verdict.startswith("**Grad-CAM (head conv)**: Passes: once head + head conv are random")
     assert "Pass rule" in shown(app.caption) and "head conv, stage 7" in shown(app.caption)
+
+
+def test_side_by_side_says_when_two_methods_are_one_map():
+    app = image_app()
+    app.multiselect(key="image_methods").set_value(["gradcam", "gradcam++", "layercam"])
+    app.checkbox(key="image_faithfulness").uncheck()
+    app.button[0].click().run()
+    app.radio(key="image_view").set_value("Side by side").run()
+    assert not app.exception
+    notes = shown(app.info)
+    assert "Grad-CAM++ (head conv) and Layer-CAM (head conv) are practically the same map here" in notes
+    assert "global average pooling and a linear layer" in notes

@@ -83,12 +83,13 @@ def test_image_page_every_method_figure_and_download(browser, live_server):
             assert 0 <= faithfulness["deletion_auc"] <= 1 and 0 <= faithfulness["insertion_auc"] <= 1
 
         page.get_by_text("Side by side", exact=True).click()
-        wait_for_figures(page, 3)
+        wait_for_figures(page, 4)  # predictions, the comparison, the agreement matrices, the faithfulness curves
+        expect(page.get_by_text("are practically the same map here")).to_be_visible()
         side, curves = every_download(page)
         assert side.file_name == "Cat (Chelsea)-comparison.html"
         assert curves.file_name == "Cat (Chelsea)-faithfulness.html"
         assert_self_contained_figure(side.text)
-        assert all(title in side.text for title in IMAGE_METHODS)
+        assert all(title in side.text for title in IMAGE_METHODS) and "How much do the methods agree?" in side.text
         screenshot(page, "image-page-side-by-side")
 
 

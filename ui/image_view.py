@@ -12,10 +12,12 @@ from explainers.records.export import attribution_csv, explanation_json, figure_
 from explainers.tasks.image import BASELINES, ImageReport, ImageSettings, explain_image, methods_for
 from explainers.inputs.image import MAX_BYTES, DecodedImage, ImageInputError, decode_image
 from explainers.evaluation.faithfulness import MIN_STEPS, REPLACEMENTS
+from explainers.evaluation.agreement import agreement
 from explainers.evaluation.sanity import with_sanity
 from explainers.figures.faithfulness import (
     faithfulness_caption, faithfulness_figure, faithfulness_rows, measured, replacement_note, verdict,
 )
+from explainers.figures.agreement import agreement_figure, same_map_notes
 from explainers.figures.sanity import sanity_chart, sanity_maps_figure, sanity_verdict
 from explainers.figures.image import comparison_figure, completeness_text, heatmap_figure, method_title, prediction_bars
 from explainers.inputs.samples import SAMPLES, sample_bytes
@@ -219,7 +221,14 @@ def show_report(report: ImageReport, image_name: str) -> None:
     if view == "Side by side":
         figure = comparison_figure(report.explanations, opacity)
         st.plotly_chart(figure, key="comparison")
-        _download("Download comparison (HTML)", partial(figure_html, figure), f"{stem}-comparison.html", "text/html")
+        agreeing = agreement(report.explanations, [method_title(e) for e in report.explanations])
+        matrices = agreement_figure(agreeing)
+        st.plotly_chart(matrices, key="agreement")
+        cams_at_last_layer = any(e.layer is not None and e.layer == report.last_layer for e in report.explanations)
+        for note in same_map_notes(agreeing, cams_at_last_layer):
+            st.info(plain(note))
+        _download("Download comparison (HTML)", partial(figure_html, figure, matrices), f"{stem}-comparison.html",
+                  "text/html")
     else:
         _one_figure_per_method(report, opacity, image_name, stem)
     show_faithfulness(report.explanations, stem)

@@ -53,6 +53,7 @@ class ImageReport:
     target: Prediction
     explanations: tuple[ImageExplanation, ...]
     model: ModelSummary
+    last_layer: str | None = None  # the model's last stage: only global pooling and a linear layer follow it
 
 
 def methods_for(classifier: ImageClassifier) -> tuple[str, ...]:
@@ -127,7 +128,7 @@ def explain_image(
             explanations = _with_faithfulness(classifier, pixels, index, explanations, settings)
     order = {m: i for i, m in enumerate(methods)}
     explanations.sort(key=lambda e: order[e.method])
-    return ImageReport(predictions, chosen, tuple(explanations), model)
+    return ImageReport(predictions, chosen, tuple(explanations), model, classifier.default_layer)
 
 
 def _with_faithfulness(classifier, pixels, index: int, explanations, settings: ImageSettings) -> list:
