@@ -1,5 +1,6 @@
 """The pages through Streamlit's headless AppTest: widgets, the Explain flow, redraws, errors."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,18 @@ def test_side_by_side_says_when_two_methods_are_one_map():
     notes = shown(app.info)
     assert "Grad-CAM++ (head conv) and Layer-CAM (head conv) are practically the same map here" in notes
     assert "global average pooling and a linear layer" in notes
+
+
+def test_pixel_maps_can_be_shown_smoothed_for_a_projector_without_recomputing(monkeypatch):
+    calls = []
+    real = ui.image_view.explain_image
+    monkeypatch.setattr(ui.image_view, "explain_image", lambda *a, **k: calls.append(1) or real(*a, **k))
+    ui.image_view._explain.clear()
+    app = image_app()
+    app.multiselect(key="image_methods").set_value(["gradcam", "smoothgrad"])
+    app.checkbox(key="image_faithfulness").uncheck()
+    app.button[0].click().run()
+    app.radio(key="image_pixel_display").set_value(True).run()
+    assert not app.exception and len(calls) == 1
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in plotly_charts(app)[1:]]
+    assert titles[0].startswith("Grad-CAM (") and titles[1].startswith("SmoothGrad, smoothed |values|")

@@ -19,7 +19,9 @@ from explainers.figures.faithfulness import (
 )
 from explainers.figures.agreement import agreement_figure, same_map_notes
 from explainers.figures.sanity import sanity_chart, sanity_maps_figure, sanity_verdict
-from explainers.figures.image import comparison_figure, completeness_text, heatmap_figure, method_title, prediction_bars
+from explainers.figures.image import (
+    PIXEL_MAPS, comparison_figure, completeness_text, heatmap_figure, method_title, prediction_bars,
+)
 from explainers.inputs.samples import SAMPLES, sample_bytes
 from explainers.inputs.targets import TargetError
 from explainers.records.common import METHOD_NAMES
@@ -214,12 +216,24 @@ def show_report(report: ImageReport, image_name: str) -> None:
         opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="image_opacity", persist_state="session")
         views = ["One figure per method"] + (["Side by side"] if len(report.explanations) > 1 else [])
         view = st.radio("View", views, horizontal=True, key="image_view", persist_state="session")
+        smoothed = False
+        if any(e.method in PIXEL_MAPS for e in report.explanations):
+            smoothed = st.radio(
+                "Pixel maps (Integrated Gradients, SmoothGrad)",
+                [False, True],
+                format_func={False: "raw values", True: "smoothed |values|, for a projector"}.get,
+                horizontal=True,
+                key="image_pixel_display",
+                persist_state="session",
+                help="Pixel maps are sparse: single pixels, faint from a distance. The smoothed display blurs "
+                "their absolute values so regions show; hover and downloads keep the raw values.",
+            )
         with st.expander("What do these methods do?"):
             for explanation in report.explanations:
                 st.markdown(f"**{METHOD_NAMES[explanation.method]}**: {METHOD_HELP[explanation.method]}")
     stem = image_name.rsplit(".", 1)[0][:40] or "image"
     if view == "Side by side":
-        figure = comparison_figure(report.explanations, opacity)
+        figure = comparison_figure(report.explanations, opacity, smoothed=smoothed)
         st.plotly_chart(figure, key="comparison")
         agreeing = agreement(report.explanations, [method_title(e) for e in report.explanations])
         matrices = agreement_figure(agreeing)
@@ -230,7 +244,7 @@ def show_report(report: ImageReport, image_name: str) -> None:
         _download("Download comparison (HTML)", partial(figure_html, figure, matrices), f"{stem}-comparison.html",
                   "text/html")
     else:
-        _one_figure_per_method(report, opacity, image_name, stem)
+        _one_figure_per_method(report, opacity, image_name, stem, smoothed)
     show_faithfulness(report.explanations, stem)
     show_sanity(report.explanations, stem)
 
@@ -281,11 +295,11 @@ def show_faithfulness(explanations, stem: str) -> None:
     _download("Faithfulness figure (HTML)", partial(figure_html, figure), f"{stem}-faithfulness.html", "text/html")
 
 
-def _one_figure_per_method(report: ImageReport, opacity: float, image_name: str, stem: str) -> None:
+def _one_figure_per_method(report: ImageReport, opacity: float, image_name: str, stem: str, smoothed: bool) -> None:
     columns = st.columns(min(2, len(report.explanations)))
     for number, explanation in enumerate(report.explanations):
         with columns[number % len(columns)]:
-            figure = heatmap_figure(explanation, opacity)
+            figure = heatmap_figure(explanation, opacity, smoothed)
             st.plotly_chart(figure, key=f"figure-{explanation.method}")
             if explanation.convergence_delta is not None:
                 st.caption(f"Completeness check: {completeness_text(explanation)}")

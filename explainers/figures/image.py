@@ -11,6 +11,7 @@ import html
 import io
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
@@ -34,14 +35,25 @@ SIGNED_SCALE = [
     [1.0, "rgba(178,24,43,1)"],
 ]
 CLIP_PERCENTILE = 99.5  # pixel attributions have a few extreme values; clip colours, not hover values
+PIXEL_MAPS = ("integrated-gradients", "smoothgrad")  # one value per pixel: sparse, faint from a distance
+SMOOTHING = 0.015  # the projector display's blur, sigma as a share of the map's long side
+
+
+def projector_values(scores: np.ndarray) -> np.ndarray:
+    """What a pixel map looks like from the back of a classroom: |attribution|, Gaussian-smoothed, so the
+    regions where evidence concentrates show as areas instead of scattered single pixels."""
+    sigma = max(1.0, SMOOTHING * max(scores.shape))
+    return cv2.GaussianBlur(np.abs(scores).astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
 
 
 def escape(text: str) -> str:
     return html.escape(str(text), quote=True)
 
 
-def method_title(explanation: ImageExplanation) -> str:
+def method_title(explanation: ImageExplanation, smoothed: bool = False) -> str:
     name = METHOD_NAMES.get(explanation.method, explanation.method)
+    if smoothed and explanation.method in PIXEL_MAPS:
+        return f"{name}, smoothed |values|"
     return f"{name} ({escape(explanation.layer)})" if explanation.layer else name
 
 
@@ -68,14 +80,26 @@ def prediction_bars(predictions: Sequence[Prediction], highlight: int | None = N
     return figure
 
 
-def heatmap_traces(explanation: ImageExplanation, opacity: float, show_scale: bool = True) -> list:
-    """The photo and the attribution map stretched over it (no resampling of the values)."""
+def heatmap_traces(explanation: ImageExplanation, opacity: float, show_scale: bool = True, smoothed: bool = False) -> list:
+    """The photo and the attribution map stretched over it (no resampling of the values).
+
+    `smoothed` draws a pixel map's projector display (projector_values); hover still shows the raw value."""
     image = explanation.image
     height, width = image.shape[:2]
     scores = explanation.scores
     rows, cols = scores.shape
     dy, dx = height / rows, width / cols
-    if explanation.signed:
+    raw = dict(hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value %{z:.4g}<extra></extra>")
+    title = "attribution" if explanation.signed else "evidence"
+    if smoothed and explanation.method in PIXEL_MAPS:
+        shown = projector_values(scores)
+        # Colour starts at the median: the smoothed map has a floor everywhere, and the half above it is the story.
+        low, top = np.percentile(shown, [50, CLIP_PERCENTILE])
+        colour = dict(colorscale=EVIDENCE_SCALE, zmin=float(low), zmax=float(top) if top > low else float(low) + 1e-12)
+        raw = dict(customdata=scores, hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value %{customdata:.4g}"
+                                                   "<br>smoothed |value| %{z:.4g}<extra></extra>")
+        scores, title = shown, "|attr.|, smoothed"
+    elif explanation.signed:
         limit = float(np.percentile(np.abs(scores), CLIP_PERCENTILE)) or 1.0
         colour = dict(colorscale=SIGNED_SCALE, zmin=-limit, zmax=limit, zmid=0)
     else:
@@ -91,16 +115,16 @@ def heatmap_traces(explanation: ImageExplanation, opacity: float, show_scale: bo
             dy=dy,
             opacity=opacity,
             showscale=show_scale,
-            colorbar=dict(title="attribution" if explanation.signed else "evidence", thickness=12),
-            hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value %{z:.4g}<extra></extra>",
+            colorbar=dict(title=title, thickness=12),
+            **raw,
             **colour,
         ),
     ]
 
 
-def heatmap_figure(explanation: ImageExplanation, opacity: float = 0.6) -> go.Figure:
-    figure = go.Figure(heatmap_traces(explanation, opacity))
-    title = f"{method_title(explanation)} for “{escape(_short(explanation.target.label))}”"
+def heatmap_figure(explanation: ImageExplanation, opacity: float = 0.6, smoothed: bool = False) -> go.Figure:
+    figure = go.Figure(heatmap_traces(explanation, opacity, smoothed=smoothed))
+    title = f"{method_title(explanation, smoothed)} for “{escape(_short(explanation.target.label))}”"
     if explanation.convergence_delta is not None:
         title += f"<br><sup>{completeness_text(explanation, short=True)}</sup>"
     _image_axes(figure, explanation.image.shape)
@@ -109,16 +133,17 @@ def heatmap_figure(explanation: ImageExplanation, opacity: float = 0.6) -> go.Fi
 
 
 def comparison_figure(
-    explanations: Sequence[ImageExplanation], opacity: float = 0.6, titles: Sequence[str] | None = None, title: str = ""
+    explanations: Sequence[ImageExplanation], opacity: float = 0.6, titles: Sequence[str] | None = None, title: str = "",
+    smoothed: bool = False,
 ) -> go.Figure:
     """Several maps side by side for the same image (methods, or prompts), each scaled to its own range."""
     count = len(explanations)
     columns = min(count, 4)
     rows = -(-count // columns)
-    names = [escape(t) for t in titles] if titles else [method_title(e) for e in explanations]
+    names = [escape(t) for t in titles] if titles else [method_title(e, smoothed) for e in explanations]
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=names, vertical_spacing=0.08)
     for number, explanation in enumerate(explanations):
-        for trace in heatmap_traces(explanation, opacity, show_scale=False):
+        for trace in heatmap_traces(explanation, opacity, show_scale=False, smoothed=smoothed):
             figure.add_trace(trace, row=number // columns + 1, col=number % columns + 1)
     height, width = explanations[0].image.shape[:2]
     figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5])

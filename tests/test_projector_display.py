@@ -1,0 +1,56 @@
+"""The projector display of pixel maps: regions that show from a distance, raw values kept for hover and files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explainers.figures.image import comparison_figure, heatmap_figure
+from explainers.records.export import attribution_csv
+from explainers.tasks.image import ImageSettings, explain_image
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+@pytest.fixture(scope="module")
+def pixel_maps(bundled, chelsea):
+    return explain_image(bundled, chelsea, ("gradcam", "integrated-gradients", "smoothgrad"),
+                         settings=ImageSettings(ig_steps=16, smoothgrad_samples=4)).explanations
+
+
+def ink(trace) -> np.ndarray:
+    """The opacity of each cell's colour over the photo (the colour scales fade to transparent where nothing is)."""
+    positions = np.clip((np.asarray(trace.z, dtype=float) - trace.zmin) / (trace.zmax - trace.zmin), 0, 1)
+    stops = [stop for stop, _ in trace.colorscale]
+    alphas = [float(colour.rsplit(",", 1)[1].rstrip(")")) for _, colour in trace.colorscale]
+    return np.interp(positions, stops, alphas)
+
+
+def seen_from_afar(trace, block: int = 8) -> np.ndarray:
+    """Opacity as the back row sees it: averaged over 8 x 8 blocks (the eye blends neighbouring pixels)."""
+    opacity = ink(trace)
+    rows, cols = (n // block for n in opacity.shape)
+    return opacity[: rows * block, : cols * block].reshape(rows, block, cols, block).mean(axis=(1, 3))
+
+
+def test_smoothed_pixel_maps_show_regions_and_keep_raw_values_for_hover_and_downloads(pixel_maps):
+    for explanation in pixel_maps[1:]:
+        raw = heatmap_figure(explanation).data[1]
+        smoothed_figure = heatmap_figure(explanation, smoothed=True)
+        smoothed = smoothed_figure.data[1]
+        raw_view, smoothed_view = seen_from_afar(raw), seen_from_afar(smoothed)
+        # Scattered pixels blend into an even tint; regions stand out: the contrast between blocks grows ...
+        assert smoothed_view.std() > 1.5 * raw_view.std(), (explanation.method, raw_view.std(), smoothed_view.std())
+        # ... and the colour marks where the evidence is, not the whole photo.
+        assert (smoothed_view >= 0.5).mean() < 0.4
+        np.testing.assert_array_equal(np.asarray(smoothed.customdata), explanation.scores)  # hover reads the raw value
+        assert "customdata" in smoothed.hovertemplate and "smoothed" in smoothed_figure.layout.title.text
+        assert attribution_csv(explanation).count("\n") > explanation.scores.shape[0]  # the file: raw rows, unchanged
+    cam = pixel_maps[0]
+    np.testing.assert_array_equal(np.asarray(heatmap_figure(cam, smoothed=True).data[1].z), cam.scores)  # CAMs as they are
+
+
+def test_the_comparison_labels_the_smoothed_display(pixel_maps):
+    figure = comparison_figure(pixel_maps, smoothed=True)
+    titles = [a.text for a in figure.layout.annotations]
+    assert titles[1] == "Integrated Gradients, smoothed |values|" and titles[0].startswith("Grad-CAM (")
