@@ -17,13 +17,13 @@ import torch
 
 from models.image_text import ImageTextModel
 
-from ..methods.gradients import integrated_gradients
-from ..methods.cam import CAM_VARIANTS
-from .image import DISPLAY_LONG_SIDE, stretch_to_aspect, upsample
 from ..inputs.image import shrink_to
+from ..methods.cam import CAM_VARIANTS
+from ..methods.gradients import integrated_gradients
 from ..records.clip import ClipReport, PromptRelevance
-from ..records.text import TokenAttribution
 from ..records.common import ImageExplanation, ModelSummary, Prediction
+from ..records.text import TokenAttribution
+from .image import DISPLAY_LONG_SIDE, stretch_to_aspect, upsample
 
 CLIP_METHODS = ("gradcam", "relevancy", "text-integrated-gradients")
 MAX_PROMPTS = 32

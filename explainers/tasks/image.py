@@ -17,12 +17,12 @@ from torch.nn import functional as F
 
 from models.image_classifier import ImageClassifier
 
-from ..methods.gradients import integrated_gradients, smoothgrad
 from ..evaluation.faithfulness import STEPS, check_replacement, check_steps, measure_faithfulness
-from ..methods.baselines import image_baseline
-from ..methods.cam import CAM_VARIANTS
 from ..inputs.image import shrink_to
 from ..inputs.targets import resolve_target
+from ..methods.baselines import image_baseline
+from ..methods.cam import CAM_VARIANTS
+from ..methods.gradients import integrated_gradients, smoothgrad
 from ..records.common import ImageExplanation, ModelSummary, Prediction
 
 PIXEL_METHODS = ("integrated-gradients", "smoothgrad")

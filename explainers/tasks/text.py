@@ -15,10 +15,10 @@ import numpy as np
 
 from models.text_classifier import TextClassifier
 
-from ..methods.gradients import integrated_gradients
 from ..inputs.targets import resolve_target
-from ..records.text import TextReport, TokenAttribution
+from ..methods.gradients import integrated_gradients
 from ..records.common import ModelSummary, Prediction
+from ..records.text import TextReport, TokenAttribution
 
 TEXT_METHODS = ("integrated-gradients", "attention", "rollout")
 MAX_CHARACTERS = 100_000  # beyond any model's token limit; keeps tokenising cheap
