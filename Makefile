@@ -26,6 +26,8 @@ bench: setup
 	$(PY) benchmarks/image_speed.py
 	$(PY) benchmarks/text_speed.py
 	$(PY) benchmarks/clip_speed.py
+	$(PY) benchmarks/faithfulness_speed.py
+	$(PY) benchmarks/sanity_speed.py
 
 # Many users at once (needs the browser; about 15 minutes): time to figure and server memory.
 load: setup browser

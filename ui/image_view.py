@@ -13,7 +13,7 @@ from explainers.tasks.image import BASELINES, ImageReport, ImageSettings, explai
 from explainers.inputs.image import MAX_BYTES, DecodedImage, ImageInputError, decode_image
 from explainers.evaluation.faithfulness import MIN_STEPS, REPLACEMENTS
 from explainers.evaluation.agreement import agreement
-from explainers.evaluation.sanity import with_sanity
+from explainers.evaluation.sanity import SanityError, with_sanity
 from explainers.figures.faithfulness import (
     faithfulness_caption, faithfulness_figure, faithfulness_rows, measured, replacement_note, verdict,
 )
@@ -195,7 +195,7 @@ def run(classifier, image: ImageInput, decoded: DecodedImage, request: Request) 
                 image.key, model_key, request.methods, request.target, repr(request.settings), request.sanity,
                 classifier, decoded.rgb, request.settings,
             )
-    except TargetError as error:
+    except (TargetError, SanityError) as error:
         st.error(plain(error))
     except Exception as error:  # never show a traceback, a path or the user's data
         log.error("image explanation failed: %s", type(error).__name__)

@@ -43,6 +43,10 @@ RULE_STEP = 2
 THRESHOLD = 0.5
 
 
+class SanityError(ValueError):
+    """This model or method cannot be checked; the message says why in plain words."""
+
+
 def sanity_check(
     classifier: ImageClassifier,
     rgb: np.ndarray,
@@ -133,7 +137,7 @@ def _parts_to_randomise(classifier: ImageClassifier, method: str, max_steps: int
     if not parts:
         why = "it has no parts to re-initialise" if classifier.rebuildable else (
             "its adapter cannot rebuild itself around a copied network")
-        raise ValueError(f"{classifier.info.name} cannot be sanity-checked: {why}")
+        raise SanityError(f"{classifier.info.name} cannot be sanity-checked: {why}")
     if max_steps is None:
         return parts
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= len(parts):
