@@ -234,9 +234,10 @@ def test_no_hooks_grads_or_weight_changes_after_faithfulness(bundled, chelsea, m
 
 @pytest.mark.parametrize("photo", ["chelsea", "coffee"])
 def test_grad_cam_beats_the_random_reference_on_the_bundled_model(bundled, photo, request):
-    """On the two photos with one clear object the model names (Egyptian cat 46%, espresso 59%). On the rocket
-    (drilling platform, 18%) and Grace Hopper (24%) Grad-CAM beats the random order on one curve only: the
-    README's faithfulness table shows all five, and the page says "partly faithful" there."""
+    """On the two photos with one clear object the model names (Egyptian cat 46%, espresso 59%). On the three
+    it is unsure about (astronaut as "bobsled" 21%, rocket as "drilling platform" 18%, Grace Hopper 24%)
+    Grad-CAM beats the random order on one curve only: the README's faithfulness table shows all five, and
+    the page says "partly faithful" there."""
     image = request.getfixturevalue(photo)
     report = explain_image(bundled, image, ("gradcam",), settings=ImageSettings(faithfulness=True))
     f = report.explanations[0].faithfulness
