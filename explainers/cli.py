@@ -1,6 +1,7 @@
 """Command line: the page's explainers for scripts and batch audits.
 
     python -m explainers image PATH [PATH ...] [--model NAME] [--method ...] [--target INDEX|LABEL]
+        [--samples N] [--segments N] [--patch PIXELS] [--stride PIXELS] [--hidden KIND] [--seed N]
         [--faithfulness] [--sanity] [--json]
     python -m explainers text TEXT [TEXT ...] [--model NAME] [--method ...] [--target INDEX|LABEL] [--json]
     python -m explainers clip IMAGE [IMAGE ...] --prompts P [P ...] [--model NAME] [--method ...] [--target N] [--json]
@@ -17,9 +18,10 @@ import json
 import sys
 from pathlib import Path
 
-from .records.common import METHOD_NAMES
+from .records.common import METHOD_NAMES, PERTURBATION_METHODS
 
-IMAGE_METHODS = ("none", "gradcam", "gradcam++", "layercam", "integrated-gradients", "smoothgrad")
+IMAGE_METHODS = ("none", "gradcam", "gradcam++", "layercam", "integrated-gradients", "smoothgrad", "lime", "kernelshap",
+                 "occlusion")
 TEXT_CLI_METHODS = ("none", "integrated-gradients", "attention", "rollout")
 CLIP_CLI_METHODS = ("none", "gradcam", "relevancy", "text-integrated-gradients")
 
@@ -35,6 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--layer", default=None, help="Grad-CAM family: the layer to read (default: the last stage)")
     image.add_argument("--steps", type=int, default=None, help="Integrated Gradients: gradient steps")
     image.add_argument("--baseline", default=None, choices=("black", "blurred", "noise"))
+    image.add_argument("--samples", type=int, default=None, metavar="N",
+                       help="SmoothGrad, LIME, Kernel SHAP: samples (defaults 16, 100, 200)")
+    image.add_argument("--segments", type=int, default=None, metavar="N",
+                       help="LIME, Kernel SHAP: superpixels asked of SLIC (default 25)")
+    image.add_argument("--patch", type=int, default=None, metavar="PIXELS",
+                       help="Occlusion: patch side at the model's input size (default 48 on a 224-pixel short side)")
+    image.add_argument("--stride", type=int, default=None, metavar="PIXELS", help="Occlusion: stride (default half the patch)")
+    image.add_argument("--hidden", default=None, choices=("blurred", "black", "mean"),
+                       help="LIME, Kernel SHAP, Occlusion: what a hidden part becomes (default blurred)")
+    image.add_argument("--seed", type=int, default=None,
+                       help="noise baseline, SmoothGrad, LIME, Kernel SHAP, faithfulness's random order (default 0)")
     image.add_argument("--faithfulness", action="store_true",
                        help="add deletion / insertion areas against a random and a centre-first order")
     image.add_argument("--faithfulness-steps", type=int, default=None, metavar="N",
@@ -87,7 +100,7 @@ def run_image(args: argparse.Namespace) -> int:
     from .evaluation.faithfulness import check_steps
     from .evaluation.sanity import with_sanity
     from .records.as_json import image_record
-    from .tasks.image import ImageSettings, explain_image, methods_for
+    from .tasks.image import ImageSettings, check_settings, explain_image, methods_for
     from .inputs.image import decode_image
 
     configure_torch()
@@ -101,8 +114,15 @@ def run_image(args: argparse.Namespace) -> int:
         print(f"error: {METHOD_NAMES[methods[0]]} is not available for {info.name}", file=sys.stderr)
         return 2
     settings = ImageSettings(faithfulness=args.faithfulness)
+    samples = {"smoothgrad": "smoothgrad_samples", "lime": "lime_samples", "kernelshap": "shap_samples"}
+    if args.samples is not None and args.method not in samples:
+        print("error: --samples applies to smoothgrad, lime and kernelshap", file=sys.stderr)
+        return 2
     changes = {"layer": args.layer, "ig_steps": args.steps, "ig_baseline": args.baseline,
-               "faithfulness_steps": args.faithfulness_steps, "faithfulness_replacement": args.replacement}
+               "faithfulness_steps": args.faithfulness_steps, "faithfulness_replacement": args.replacement,
+               samples.get(args.method, "samples"): args.samples, "segments": args.segments,
+               "occlusion_patch": args.patch, "occlusion_stride": args.stride, "perturbation_baseline": args.hidden,
+               "seed": args.seed}
     settings = replace(settings, **{k: v for k, v in changes.items() if v is not None})
     for flag in ("faithfulness", "sanity"):
         if getattr(args, flag) and not methods:
@@ -113,6 +133,8 @@ def run_image(args: argparse.Namespace) -> int:
         return 2
     try:
         check_steps(settings.faithfulness_steps)
+        # A photo's short side as the model reads it: per-photo sizes differ only for panoramas.
+        check_settings(classifier.input_size(1024, 1024), methods, settings)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -278,6 +300,9 @@ def _summary(record: dict) -> str:
     if record["method"] != "none":
         target = record["target"]
         lines.append(f"  {METHOD_NAMES[record['method']]} for {target['index']} {target['label']}: map {record['attribution_shape']}")
+        if record["method"] in PERTURBATION_METHODS:
+            used = ", ".join(f"{name} {value}" for name, value in record["parameters"].items())
+            lines.append(f"  settings: {used}")
         if "convergence_delta" in record:
             lines.append(
                 f"  convergence delta {record['convergence_delta']:+.4g} "

@@ -82,11 +82,15 @@ class ImageClassifier:
         scale = min(p.short_side / min(height, width), p.long_side_max / max(height, width))
         return max(1, round(height * scale)), max(1, round(width * scale))
 
-    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
-        """uint8 RGB (H, W, 3) -> normalised (1, 3, h, w) float tensor at the model's input size."""
+    def resized(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 RGB (H, W, 3) at the model's input size (h, w, 3): the photo as the model sees it."""
         h, w = self.input_size(*rgb.shape[:2])
         shrinking = h * w < rgb.shape[0] * rgb.shape[1]
-        resized = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        """uint8 RGB (H, W, 3) -> normalised (1, 3, h, w) float tensor at the model's input size."""
+        resized = self.resized(rgb)
         x = torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None].float().div_(255)
         mean = torch.tensor(self.policy.mean).view(1, 3, 1, 1)
         std = torch.tensor(self.policy.std).view(1, 3, 1, 1)

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 import models.network
 import ui.image_view
+import ui.jobs
 from conftest import shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -68,7 +69,7 @@ def test_moving_the_opacity_slider_redraws_without_recomputing(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ui.image_view, "explain_image", counting)
-    ui.image_view._explain.clear()
+    ui.jobs.server_jobs.clear()
     app = image_app()
     app.multiselect(key="image_methods").set_value(["gradcam"])
     app.button[0].click().run()
@@ -103,7 +104,7 @@ def test_an_explanation_failure_shows_a_friendly_message_and_the_page_keeps_work
         raise RuntimeError("/secret/path/in/traceback")
 
     monkeypatch.setattr(ui.image_view, "explain_image", broken)
-    ui.image_view._explain.clear()
+    ui.jobs.server_jobs.clear()
     app = image_app()
     app.multiselect(key="image_methods").set_value(["layercam"])
     app.button[0].click().run()
@@ -176,7 +177,7 @@ def test_pixel_maps_can_be_shown_smoothed_for_a_projector_without_recomputing(mo
     calls = []
     real = ui.image_view.explain_image
     monkeypatch.setattr(ui.image_view, "explain_image", lambda *a, **k: calls.append(1) or real(*a, **k))
-    ui.image_view._explain.clear()
+    ui.jobs.server_jobs.clear()
     app = image_app()
     app.multiselect(key="image_methods").set_value(["gradcam", "smoothgrad"])
     app.checkbox(key="image_faithfulness").uncheck()
@@ -185,3 +186,31 @@ def test_pixel_maps_can_be_shown_smoothed_for_a_projector_without_recomputing(mo
     assert not app.exception and len(calls) == 1
     titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in plotly_charts(app)[1:]]
     assert titles[0].startswith("Grad-CAM (") and titles[1].startswith("SmoothGrad, smoothed |values|")
+
+
+def test_lime_kernel_shap_and_occlusion_run_from_the_page_with_their_settings(monkeypatch):
+    seen = []
+    real = ui.image_view.explain_image
+    monkeypatch.setattr(ui.image_view, "explain_image", lambda *a, **k: seen.append(a[4]) or real(*a, **k))
+    app = image_app()
+    app.multiselect(key="image_methods").set_value(["lime", "kernelshap", "occlusion"])
+    app.checkbox(key="image_faithfulness").uncheck()
+    app.slider(key="image_lime_samples").set_value(30)
+    app.slider(key="image_shap_samples").set_value(40)
+    app.slider(key="image_segments").set_value(15)
+    app.slider(key="image_patch").set_value(112)
+    app.radio(key="image_stride").set_value(1.0)
+    app.radio(key="image_hidden").set_value("black")
+    app.number_input(key="image_seed").set_value(7)
+    app.button[0].click().run()
+    assert not app.exception and not app.error
+    (settings,) = seen
+    assert (settings.lime_samples, settings.shap_samples, settings.segments) == (30, 40, 15)
+    assert (settings.occlusion_patch, settings.occlusion_stride, settings.perturbation_baseline, settings.seed) == (
+        112, 112, "black", 7)
+    charts = plotly_charts(app)
+    assert len(charts) == 4  # predictions and the three maps
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in charts[1:]]
+    assert sorted(t.split(" for ")[0] for t in titles) == ["Kernel SHAP", "LIME", "Occlusion"], titles
+    help_text = " ".join(m.value for m in app.markdown)
+    assert "superpixels" in help_text and "Shapley values" in help_text and "square patch" in help_text

@@ -16,7 +16,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from browser_steps import (
-    DEFAULT_IMAGE_FIGURES, add_options, every_download, explaining, new_user, open_page, press_explain, upload, wait_for_figures,
+    DEFAULT_IMAGE_FIGURES, SLOW, add_options, every_download, explaining, new_user, open_page, press_explain, upload, wait_for_figures,
 )
 from conftest import CAT_CLASSES, encode, screenshot
 
@@ -250,3 +250,41 @@ def test_switching_pages_keeps_each_pages_result(browser, live_server):
         open_page(page, "Text (BERT)")
         expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=30_000)
         expect(page.get_by_role("textbox", name="Text", exact=True)).to_have_value("A wonderful, moving film.")
+
+
+def _lime_samples(page, count_presses: int) -> None:
+    """Open the perturbation settings and raise LIME's samples from the default, 10 per key press."""
+    settings = page.get_by_test_id("stExpander").filter(has_text="LIME, Kernel SHAP and Occlusion settings")
+    slider = settings.get_by_role("slider", name="LIME samples")
+    if not slider.is_visible():
+        settings.locator("summary").click()
+    for _ in range(count_presses):
+        slider.press("ArrowRight")
+
+
+def test_lime_shows_progress_survives_a_rerun_and_can_be_cancelled(browser, live_server):
+    with new_user(browser, live_server.url) as page:
+        open_page(page, "Images (ResNet)")
+        press_explain(page)
+        wait_for_figures(page, DEFAULT_IMAGE_FIGURES)
+        add_options(page, "Methods", ["LIME"])
+        _lime_samples(page, 20)  # 300 samples: several seconds
+        press_explain(page)
+        progress = page.get_by_test_id("stProgress")
+        expect(progress.filter(has_text="LIME (2 of 2): ")).to_be_visible(timeout=SLOW)
+        screenshot(page, "image-page-progress")
+        # A rerun meanwhile (the opacity slider of the result shown) loses nothing: the bar comes back
+        # and the result arrives without pressing Explain again.
+        page.get_by_role("slider", name="Heatmap opacity").press("ArrowLeft")
+        wait_for_figures(page, DEFAULT_IMAGE_FIGURES + 1)
+        expect(page.get_by_text("LIME for", exact=False).first).to_be_visible()
+        expect(progress).to_have_count(0)
+
+        _lime_samples(page, 60)  # 900 samples: long enough to cancel
+        press_explain(page)
+        expect(progress.filter(has_text="LIME (2 of 2): ")).to_be_visible(timeout=SLOW)
+        page.get_by_role("button", name="Cancel", exact=True).click()
+        expect(page.get_by_text("Cancelled. Press Explain to start again.")).to_be_visible(timeout=60_000)
+        expect(progress).to_have_count(0)
+        wait_for_figures(page, DEFAULT_IMAGE_FIGURES + 1)  # the last result stays
+        expect(page.get_by_test_id("stException")).to_have_count(0)

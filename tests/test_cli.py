@@ -162,3 +162,33 @@ def test_sanity_adds_the_randomisation_check_to_each_record(inputs):
     assert sanity["passed"] is True and sanity["similarity"][1] < sanity["threshold"]
     assert sanity["reference"]["name"] == "edges" and sanity["reference"]["similarity"] == [1.0] * len(sanity["steps"])
     assert sanity["reference"]["passed"] is False  # what failing looks like
+
+
+def test_perturbation_methods_record_their_settings_and_a_seed_reproduces_them(inputs):
+    result = run_cli(inputs["good"], inputs["good"], "--method", "lime", "--samples", "30", "--segments", "20",
+                     "--seed", "5", "--hidden", "black", "--json")
+    assert result.returncode == 0, result.stderr
+    first, second = json_lines(result.stdout)
+    parameters = first["parameters"]
+    assert parameters["samples"] == 30 and parameters["seed"] == 5 and parameters["segments_asked"] == 20
+    assert parameters["baseline"] == "black" and parameters["output"] == "probability" and first["signed"] is True
+    assert second["attribution"] == first["attribution"]  # the same seed, the same map
+    occlusion = run_cli(inputs["good"], "--method", "occlusion", "--patch", "112", "--faithfulness",
+                        "--faithfulness-steps", "6", "--json")
+    assert occlusion.returncode == 0, occlusion.stderr
+    (record,) = json_lines(occlusion.stdout)
+    assert record["parameters"]["patch"] == 112 and record["parameters"]["stride"] == 56
+    assert record["faithfulness"]["steps"] == 6
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "lime", "--samples", "5"], "Samples must be a whole number between 10 and 5000 (got 5)."),
+    (["--method", "kernelshap", "--segments", "1"], "Segments must be a whole number between 2 and 500 (got 1)."),
+    (["--method", "occlusion", "--patch", "500"], "Patch must be a whole number between 2 and 224 pixels"),
+    (["--method", "occlusion", "--patch", "20", "--stride", "30"], "Stride must be a whole number between 1 and 20"),
+    (["--method", "occlusion", "--samples", "50"], "--samples applies to smoothgrad, lime and kernelshap"),
+])
+def test_bad_perturbation_settings_are_refused_before_any_input(inputs, args, message):
+    result = run_cli(inputs["good"], "--model", "efficientnet-lite0", *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert result.stdout == ""

@@ -113,9 +113,19 @@ def test_the_same_seed_gives_the_same_result_and_another_seed_another_random_ref
 def test_batching_does_not_change_the_curves(red_setup, monkeypatch):
     classifier, image, box, pixels, empty = red_setup
     maps = {"true": box_map(image.shape[:2], box)}
-    batched = measure_faithfulness(red_probability(classifier), pixels, empty, maps, steps=12, replacement="black")
-    monkeypatch.setattr(faith, "BATCH", 1)
-    single = measure_faithfulness(red_probability(classifier), pixels, empty, maps, steps=12, replacement="black")
+    sizes = []
+
+    def probability(batch):
+        sizes.append(len(batch))
+        return red_probability(classifier)(batch)
+
+    monkeypatch.setattr(faith, "batch_for", lambda values: 16)  # 8 steps per call, both curves
+    batched = measure_faithfulness(probability, pixels, empty, maps, steps=12, replacement="black")
+    assert max(sizes) == 16
+    sizes.clear()
+    monkeypatch.setattr(faith, "batch_for", lambda values: 1)  # one step per call
+    single = measure_faithfulness(probability, pixels, empty, maps, steps=12, replacement="black")
+    assert set(sizes) == {2}
     np.testing.assert_allclose(batched["true"].curves.deletion, single["true"].curves.deletion, atol=1e-6)
     np.testing.assert_allclose(batched["true"].curves.insertion, single["true"].curves.insertion, atol=1e-6)
 

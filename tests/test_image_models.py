@@ -12,7 +12,8 @@ import torch
 
 from models import network as hub_network
 from models.image_models import BUNDLED_LABEL, load_image_classifier
-from explainers.tasks.image import CAM_VARIANTS, PIXEL_METHODS, ImageSettings, explain_image, methods_for
+from explainers.records.common import PERTURBATION_METHODS, PIXEL_METHODS
+from explainers.tasks.image import CAM_VARIANTS, ImageSettings, explain_image, methods_for
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -90,7 +91,7 @@ def test_split_hf_convnet_matches_its_own_forward(tmp_path, build, no_hub):
     assert classifier.default_layer == "stage 4"
     assert classifier.policy.mean == tuple(MEAN) and classifier.policy.std == tuple(STD)
     assert classifier.policy.short_side == 64 and classifier.policy.fixed_size is None
-    assert set(methods_for(classifier)) == set(CAM_VARIANTS) | set(PIXEL_METHODS)
+    assert set(methods_for(classifier)) == set(CAM_VARIANTS) | set(PIXEL_METHODS) | set(PERTURBATION_METHODS)
 
     x = torch.randn(2, 3, 48, 80, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
@@ -126,7 +127,7 @@ def test_tiny_vit_gets_pixel_methods_only(tmp_path, no_hub):
     assert classifier.policy.fixed_size == (32, 32)
     methods = methods_for(classifier)
     assert not set(CAM_VARIANTS) & set(methods)
-    assert set(methods) == set(PIXEL_METHODS)
+    assert set(methods) == set(PIXEL_METHODS) | set(PERTURBATION_METHODS)
     with pytest.raises(ValueError):
         explain_image(classifier, np.zeros((32, 32, 3), np.uint8), ("gradcam",))
 

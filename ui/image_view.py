@@ -9,25 +9,28 @@ from functools import partial
 import streamlit as st
 
 from explainers.records.export import attribution_csv, explanation_json, figure_html
-from explainers.tasks.image import BASELINES, ImageReport, ImageSettings, explain_image, methods_for
+from explainers.tasks.image import (
+    BASELINES, HIDDEN, ImageReport, ImageSettings, explain_image, methods_for, occlusion_window,
+)
 from explainers.inputs.image import MAX_BYTES, DecodedImage, ImageInputError, decode_image
 from explainers.evaluation.faithfulness import MIN_STEPS, REPLACEMENTS
 from explainers.evaluation.agreement import agreement
 from explainers.evaluation.sanity import SanityError, with_sanity
 from explainers.figures.faithfulness import (
-    faithfulness_caption, faithfulness_figure, faithfulness_rows, measured, replacement_note, verdict,
+    REPLACEMENT_WORDS, faithfulness_caption, faithfulness_figure, faithfulness_rows, measured, replacement_note, verdict,
 )
 from explainers.figures.agreement import agreement_figure, same_map_notes
 from explainers.figures.sanity import sanity_chart, sanity_maps_figure, sanity_verdict
 from explainers.figures.image import (
-    PIXEL_MAPS, comparison_figure, completeness_text, heatmap_figure, method_title, prediction_bars,
+    comparison_figure, completeness_text, heatmap_figure, method_title, prediction_bars,
 )
 from explainers.inputs.samples import SAMPLES, sample_bytes
 from explainers.inputs.targets import TargetError
-from explainers.records.common import METHOD_NAMES
+from explainers.records.common import METHOD_NAMES, PIXEL_METHODS
 
 from .markdown import plain
-from .resources import releasing_memory, sha256
+from .jobs import Cancelled, server_jobs, watch, watcher_id
+from .resources import sha256
 
 log = logging.getLogger(__name__)
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
@@ -44,7 +47,16 @@ METHOD_HELP = {
     "values add up to the score difference between photo and baseline (the completeness check below).",
     "smoothgrad": "Averages the pixel gradients of many noisy copies of the photo: which pixels the "
     "score is most sensitive to, with the noise of single gradients smoothed away.",
+    "lime": "Cuts the photo into superpixels, hides random halves of them many times and fits a straight "
+    "line to how the class probability changes: each superpixel's weight in that fit (Ribeiro et al. 2016). "
+    "Red regions raised the probability, blue lowered it.",
+    "kernelshap": "Like LIME, but weighs the samples so that the weights are Shapley values: each "
+    "superpixel's fair share of the probability difference between the photo and the fully hidden photo "
+    "(Lundberg and Lee 2017).",
+    "occlusion": "Slides a square patch over the photo, hides what is under it and measures how much the "
+    "class probability drops: no sampling, one forward pass per position (Zeiler and Fergus 2014).",
 }
+STRIDES = {0.25: "a quarter of the patch", 0.5: "half the patch", 1.0: "the whole patch (no overlap)"}
 
 
 @dataclass(frozen=True)
@@ -100,8 +112,10 @@ def decode(image: ImageInput) -> DecodedImage | None:
     return decoded
 
 
-def request_form(classifier) -> Request | None:
-    """Everything that needs the model sits in one form: nothing runs until Explain is pressed."""
+def request_form(classifier, input_size: tuple[int, int]) -> Request | None:
+    """Everything that needs the model sits in one form: nothing runs until Explain is pressed.
+
+    `input_size` is the photo's (h, w) as the model reads it: Occlusion's patch is measured in it."""
     available = methods_for(classifier)
     defaults = [m for m in ("gradcam", "integrated-gradients") if m in available]
     with st.form("image_request"):
@@ -147,7 +161,7 @@ def request_form(classifier) -> Request | None:
             replacement = st.radio(
                 "Removed pixels become",
                 REPLACEMENTS,
-                format_func={"blurred": "the photo blurred", "black": "black", "mean": "the mean colour"}.get,
+                format_func=REPLACEMENT_WORDS.get,
                 horizontal=True,
                 key="image_faith_replacement",
                 persist_state="session",
@@ -166,41 +180,83 @@ def request_form(classifier) -> Request | None:
                                 key="image_sg_samples", persist_state="session")
             noise = st.slider("Noise (fraction of the pixel range)", 0.05, 0.5, ImageSettings.smoothgrad_noise,
                               key="image_sg_noise", persist_state="session")
+        perturbation = _perturbation_settings(input_size)
         submitted = st.form_submit_button("Explain", type="primary")
     if not submitted:
         return None
     settings = ImageSettings(
         layer=layer, ig_steps=steps, ig_baseline=baseline, ig_method=rule, smoothgrad_samples=samples,
         smoothgrad_noise=noise, faithfulness=faithfulness, faithfulness_steps=faithfulness_steps,
-        faithfulness_replacement=replacement,
+        faithfulness_replacement=replacement, **perturbation,
     )
     return Request(tuple(methods), None if target == TOP_CHOICE else target.split(" · ", 1)[0], settings, sanity)
 
 
-@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
-@releasing_memory
-def _explain(image_key: str, model_key: str, methods, target, settings_key: str, sanity: bool, _classifier, _rgb, _settings):
-    report = explain_image(_classifier, _rgb, methods, target, _settings)
-    if sanity and report.explanations:
-        report = replace(report, explanations=with_sanity(_classifier, _rgb, report.explanations, _settings))
-    return report
+def _perturbation_settings(input_size: tuple[int, int]) -> dict:
+    """LIME, Kernel SHAP and Occlusion: sizes, samples, seed and what hidden parts become."""
+    default_patch, _ = occlusion_window(ImageSettings(), input_size)
+    with st.expander("LIME, Kernel SHAP and Occlusion settings"):
+        hidden = st.radio("Hidden parts become", HIDDEN, format_func=REPLACEMENT_WORDS.get, horizontal=True,
+                          key="image_hidden", persist_state="session",
+                          help="Blurred keeps colours and rough shapes; black is a strong, unnatural change.")
+        segments = st.slider("Superpixels asked for (LIME, Kernel SHAP)", 5, 200, ImageSettings.segments, step=5,
+                             key="image_segments", persist_state="session",
+                             help="SLIC usually gives a few fewer. More parts: finer maps, but more samples needed.")
+        lime = st.slider("LIME samples", 20, 1000, ImageSettings.lime_samples, step=10,
+                         key="image_lime_samples", persist_state="session", help="One forward pass each.")
+        shap = st.slider("Kernel SHAP samples", 20, 1000, ImageSettings.shap_samples, step=10,
+                         key="image_shap_samples", persist_state="session", help="One forward pass each.")
+        seed = st.number_input("Seed (LIME, Kernel SHAP, SmoothGrad, faithfulness's random order)", 0, 2**31 - 1,
+                               ImageSettings.seed, key="image_seed", persist_state="session",
+                               help="The same seed gives the same map; another seed shows how stable it is.")
+        side = min(input_size)
+        patch = st.slider(f"Occlusion patch (pixels of the {input_size[1]} x {input_size[0]} input)", 4,
+                          max(4, side), min(default_patch, side), key="image_patch", persist_state="session")
+        stride = st.radio("Occlusion stride", list(STRIDES), index=1, format_func=STRIDES.get, horizontal=True,
+                          key="image_stride", persist_state="session")
+    return {"perturbation_baseline": hidden, "segments": segments, "lime_samples": lime, "shap_samples": shap,
+            "seed": int(seed), "occlusion_patch": patch, "occlusion_stride": max(1, round(patch * stride))}
 
 
-def run(classifier, image: ImageInput, decoded: DecodedImage, request: Request) -> ImageReport | None:
+def run(classifier, image: ImageInput, request: Request, decoded: DecodedImage) -> None:
+    """Start (or join) the work for this request; `follow` watches it from here on, across reruns."""
     model_key = f"{classifier.info.name}|{classifier.info.source}"
+    key = ("image", image.key, model_key, request.methods, request.target, repr(request.settings), request.sanity)
+    rgb = decoded.rgb
+
+    def work(progress):
+        report = explain_image(classifier, rgb, request.methods, request.target, request.settings, progress)
+        if request.sanity and report.explanations:
+            def step(done: int, total: int) -> None:
+                progress(f"Sanity check: {done} of {total} recomputations on a randomised copy", done, total)
+
+            report = replace(report, explanations=with_sanity(classifier, rgb, report.explanations, request.settings, step))
+        return report
+
+    job = server_jobs().start(key, work, "Explaining…", watcher_id())
+    st.session_state["image_job"] = (job, image.key, image.name)
+
+
+def follow() -> None:
+    """Watch this session's running request, if any: its progress, then its result or a clear message.
+
+    Called on every run of the page, so a rerun in between (a moved slider) does not lose the work."""
+    pending = st.session_state.get("image_job")
+    if pending is None:
+        return
+    job, image_key, image_name = pending
     try:
-        waiting = "Explaining, then the sanity check (one recomputation per part of the model)…" if request.sanity else "Explaining…"
-        with st.spinner(waiting):
-            return _explain(
-                image.key, model_key, request.methods, request.target, repr(request.settings), request.sanity,
-                classifier, decoded.rgb, request.settings,
-            )
+        report = watch(job, "image_cancel")
+    except Cancelled:
+        st.info("Cancelled. Press Explain to start again.")
     except (TargetError, SanityError) as error:
         st.error(plain(error))
     except Exception as error:  # never show a traceback, a path or the user's data
         log.error("image explanation failed: %s", type(error).__name__)
         st.error("Something went wrong while explaining this image. The app still works: try another method or photo.")
-    return None
+    else:
+        st.session_state["image_result"] = (image_key, image_name, report)
+    del st.session_state["image_job"]  # not reached when a rerun interrupts the wait: the next run watches on
 
 
 def show_report(report: ImageReport, image_name: str) -> None:
@@ -217,7 +273,7 @@ def show_report(report: ImageReport, image_name: str) -> None:
         views = ["One figure per method"] + (["Side by side"] if len(report.explanations) > 1 else [])
         view = st.radio("View", views, horizontal=True, key="image_view", persist_state="session")
         smoothed = False
-        if any(e.method in PIXEL_MAPS for e in report.explanations):
+        if any(e.method in PIXEL_METHODS for e in report.explanations):
             smoothed = st.radio(
                 "Pixel maps (Integrated Gradients, SmoothGrad)",
                 [False, True],

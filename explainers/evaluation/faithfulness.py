@@ -21,13 +21,13 @@ import cv2
 import numpy as np
 import torch
 
+from ..methods.batching import batch_for
 from ..records.faithfulness import Curves, Faithfulness
 
 CELL = 8  # pixels per side of a region, at the model's input resolution
 STEPS = 20  # default: see benchmarks/faithfulness_speed.py for how the areas settle with more steps
 MIN_STEPS, MAX_STEPS = 4, 200
 REPLACEMENTS = ("blurred", "black", "mean")
-BATCH = 16  # steps per forward pass (deletion and insertion together: twice as many images)
 NEAR_ZERO = 1e-6
 
 # (batch, 3, h, w) normalised pixels -> (batch,) probability of the explained output
@@ -54,19 +54,30 @@ def measure_faithfulness(
     steps: int = STEPS,
     replacement: str = "blurred",
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Faithfulness]:
     """Curves for each named map, with the random and centre references computed once.
 
     `pixels` (1, 3, h, w) is the photo as the model reads it and `empty` the same shape: what removed
     regions become. Maps may have any size with the photo's aspect; they are resized to (h, w).
+    `progress(done, total)` is called after each pair of curves (the references first).
     """
     check_steps(steps)
     check_replacement(replacement)
     height, width = pixels.shape[-2:]
     rows, cols = -(-height // CELL), -(-width // CELL)
     unit = f"{CELL} x {CELL} pixel cells ({rows} x {cols})"
-    references = {name: _curves(probability, pixels, empty, values, steps, seed)
-                  for name, values in reference_cells(rows, cols, seed).items()}
+    total, done = 2 + len(maps), 0
+
+    def curves(values: np.ndarray) -> Curves:
+        nonlocal done
+        measured = _curves(probability, pixels, empty, values, steps, seed)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+        return measured
+
+    references = {name: curves(values) for name, values in reference_cells(rows, cols, seed).items()}
     results = {}
     for name, scores in maps.items():
         values = cell_scores(scores, (height, width))
@@ -74,8 +85,7 @@ def measure_faithfulness(
         if np.ptp(values) <= NEAR_ZERO * max(np.abs(values).max(), 1e-30):
             notes = ("The map is constant: no region ranks above another, so its order is the seeded random one "
                      "and its curves say nothing about the method.",)
-        curves = _curves(probability, pixels, empty, values, steps, seed)
-        results[name] = Faithfulness(curves, references, steps, replacement, unit, seed, notes)
+        results[name] = Faithfulness(curves(values), references, steps, replacement, unit, seed, notes)
     return results
 
 
@@ -118,8 +128,9 @@ def _curves(probability: Probability, pixels, empty, values: np.ndarray, steps: 
     cells = rank.reshape(1, rows, cols) < counts[:, None, None]  # (steps + 1, rows, cols): removed or revealed
     masks = torch.from_numpy(cells.repeat(CELL, 1).repeat(CELL, 2)[:, None, :height, :width])
     deletion, insertion = [], []
+    per_call = max(1, batch_for(pixels[0].numel()) // 2)  # steps per forward call: two images each
     with torch.no_grad():
-        for chunk in masks.split(BATCH):
+        for chunk in masks.split(per_call):
             deleted = torch.where(chunk, empty, pixels)
             revealed = torch.where(chunk, pixels, empty)
             out = probability(torch.cat([deleted, revealed])).float()

@@ -23,9 +23,9 @@ import numpy as np
 from models.image_classifier import ImageClassifier
 
 from ..methods.cam import CAM_VARIANTS
-from ..records.common import ImageExplanation
+from ..records.common import PERTURBATION_METHODS, PIXEL_METHODS, ImageExplanation
 from ..records.sanity import EDGES, SanityCurve, SanityResult
-from ..tasks.image import PIXEL_METHODS, ImageSettings, explain_image, methods_for, stretch_to_aspect
+from ..tasks.image import ImageSettings, explain_image, methods_for, stretch_to_aspect
 from .similarity import Comparison
 
 # The rule: a method passes when, once the head and the last stage are random (step RULE_STEP), the
@@ -116,16 +116,14 @@ def with_sanity(classifier: ImageClassifier, rgb: np.ndarray, explanations, sett
 def edge_map(classifier: ImageClassifier, rgb: np.ndarray) -> np.ndarray:
     """Sobel gradient magnitude of the grey photo at the model's input size, at the photo's aspect like
     every map: an "explanation" that never looks at the model."""
-    h, w = classifier.input_size(*rgb.shape[:2])
-    interpolation = cv2.INTER_AREA if h * w < rgb.shape[0] * rgb.shape[1] else cv2.INTER_LINEAR
-    grey = cv2.cvtColor(cv2.resize(rgb, (w, h), interpolation=interpolation), cv2.COLOR_RGB2GRAY)
+    grey = cv2.cvtColor(classifier.resized(rgb), cv2.COLOR_RGB2GRAY)
     grey = grey.astype(np.float32) / 255
     magnitude = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3))
     return stretch_to_aspect(magnitude, rgb.shape[:2])
 
 
 def _parts_to_randomise(classifier: ImageClassifier, method: str, max_steps: int | None) -> list[str]:
-    known = (*CAM_VARIANTS, *PIXEL_METHODS)
+    known = (*CAM_VARIANTS, *PIXEL_METHODS, *PERTURBATION_METHODS)
     if method not in known:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(known)}")
     if method not in methods_for(classifier):

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from ..records.common import METHOD_NAMES, ImageExplanation, Prediction
+from ..records.common import METHOD_NAMES, PIXEL_METHODS, ImageExplanation, Prediction
 
 # Colour scales whose low end is transparent, so the photo shows through where there is no evidence.
 EVIDENCE_SCALE = [
@@ -35,7 +35,6 @@ SIGNED_SCALE = [
     [1.0, "rgba(178,24,43,1)"],
 ]
 CLIP_PERCENTILE = 99.5  # pixel attributions have a few extreme values; clip colours, not hover values
-PIXEL_MAPS = ("integrated-gradients", "smoothgrad")  # one value per pixel: sparse, faint from a distance
 SMOOTHING = 0.015  # the projector display's blur, sigma as a share of the map's long side
 
 
@@ -52,7 +51,7 @@ def escape(text: str) -> str:
 
 def method_title(explanation: ImageExplanation, smoothed: bool = False) -> str:
     name = METHOD_NAMES.get(explanation.method, explanation.method)
-    if smoothed and explanation.method in PIXEL_MAPS:
+    if smoothed and explanation.method in PIXEL_METHODS:
         return f"{name}, smoothed |values|"
     return f"{name} ({escape(explanation.layer)})" if explanation.layer else name
 
@@ -91,7 +90,7 @@ def heatmap_traces(explanation: ImageExplanation, opacity: float, show_scale: bo
     dy, dx = height / rows, width / cols
     raw = dict(hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value %{z:.4g}<extra></extra>")
     title = "attribution" if explanation.signed else "evidence"
-    if smoothed and explanation.method in PIXEL_MAPS:
+    if smoothed and explanation.method in PIXEL_METHODS:
         shown = projector_values(scores)
         # Colour starts at the median: the smoothed map has a floor everywhere, and the half above it is the story.
         low, top = np.percentile(shown, [50, CLIP_PERCENTILE])

@@ -19,9 +19,14 @@ METHOD_NAMES = {
     "layercam": "Layer-CAM",
     "integrated-gradients": "Integrated Gradients",
     "smoothgrad": "SmoothGrad",
+    "lime": "LIME",
+    "kernelshap": "Kernel SHAP",
+    "occlusion": "Occlusion",
     "relevancy": "Attention relevancy",
     "text-integrated-gradients": "Word relevance (Integrated Gradients)",
 }
+PIXEL_METHODS = ("integrated-gradients", "smoothgrad")  # one value per pixel, sparse
+PERTURBATION_METHODS = ("lime", "kernelshap", "occlusion")  # one value per region: superpixel or patches
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,15 @@
 
 All model work for one request happens under the model's lock, in this order: one forward pass
 (predictions and, for the CAM family, the feature map), one backward pass shared by every CAM
-variant, then the sampling methods. Nothing here keeps state between calls.
+variant, then the gradient sampling methods, then the perturbation methods (LIME, Kernel SHAP and
+Occlusion, on the explained class's probability), then faithfulness. Nothing here keeps state
+between calls. `progress(what, done, total)` hears about long work as it goes; an exception raised
+in it (a cancelled request) stops the work and releases the lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
 import cv2
@@ -23,10 +26,12 @@ from ..inputs.targets import resolve_target
 from ..methods.baselines import image_baseline
 from ..methods.cam import CAM_VARIANTS
 from ..methods.gradients import integrated_gradients, smoothgrad
-from ..records.common import ImageExplanation, ModelSummary, Prediction
+from ..methods import perturbation as P
+from ..records.common import METHOD_NAMES, PERTURBATION_METHODS, PIXEL_METHODS, ImageExplanation, ModelSummary, Prediction
 
-PIXEL_METHODS = ("integrated-gradients", "smoothgrad")
 BASELINES = ("black", "blurred", "noise")
+HIDDEN = ("blurred", "black", "mean")  # what a part hidden by LIME, Kernel SHAP or Occlusion becomes
+Progress = Callable[[str, int, int], None]  # (what is running, done, total)
 DISPLAY_LONG_SIDE = 640
 TOP_K = 5
 
@@ -45,6 +50,12 @@ class ImageSettings:
     faithfulness: bool = False  # deletion / insertion curves for every map, against the references
     faithfulness_steps: int = STEPS
     faithfulness_replacement: str = "blurred"  # what removed pixels become: blurred, black or mean
+    perturbation_baseline: str = "blurred"  # LIME, Kernel SHAP and Occlusion: what a hidden part becomes
+    segments: int = P.DEFAULT_SEGMENTS  # LIME and Kernel SHAP: superpixels asked of SLIC
+    lime_samples: int = P.DEFAULT_LIME_SAMPLES
+    shap_samples: int = P.DEFAULT_SHAP_SAMPLES
+    occlusion_patch: int | None = None  # pixels at the model's input size; None: see occlusion_window
+    occlusion_stride: int | None = None  # None: half the patch
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,31 @@ class ImageReport:
 def methods_for(classifier: ImageClassifier) -> tuple[str, ...]:
     """The methods this model supports: CAMs need a known split into stages."""
     cams = tuple(CAM_VARIANTS) if classifier.layers else ()
-    return cams + PIXEL_METHODS
+    return cams + PIXEL_METHODS + PERTURBATION_METHODS
+
+
+def check_settings(size: tuple[int, int], methods: Sequence[str], settings: ImageSettings) -> None:
+    """Every setting the chosen methods use, checked before any model work (ValueError with a clear message).
+
+    `size` is the input's (h, w) as the model reads it (ImageClassifier.input_size): it bounds Occlusion's patch."""
+    if settings.faithfulness:
+        check_steps(settings.faithfulness_steps)
+        check_replacement(settings.faithfulness_replacement)
+    if any(m in PERTURBATION_METHODS for m in methods):
+        if settings.perturbation_baseline not in HIDDEN:
+            raise ValueError(f"Hidden parts can become {', '.join(HIDDEN)}; {settings.perturbation_baseline!r} is not one of them.")
+        samples = [n for m, n in (("lime", settings.lime_samples), ("kernelshap", settings.shap_samples)) if m in methods]
+        P.check_image_settings(settings.segments, samples, *occlusion_window(settings, size), *size)
+
+
+def occlusion_window(settings: ImageSettings, size: tuple[int, int]) -> tuple[int, int]:
+    """Occlusion's (patch, stride) in pixels: as set, or by default 48 and 24 on a 224-pixel short side,
+    scaled to the model's input (h, w), so every model hides the same share of the photo."""
+    patch = settings.occlusion_patch
+    if patch is None:
+        patch = max(P.PATCH_MIN, round(min(size) * P.DEFAULT_PATCH / 224))
+    stride = settings.occlusion_stride if settings.occlusion_stride is not None else max(1, patch // 2)
+    return patch, stride
 
 
 def explain_image(
@@ -68,13 +103,19 @@ def explain_image(
     methods: Sequence[str] = (),
     target: int | str | None = None,
     settings: ImageSettings = ImageSettings(),
+    progress: Progress | None = None,
 ) -> ImageReport:
     unknown = [m for m in methods if m not in methods_for(classifier)]
     if unknown:
         raise ValueError(f"{', '.join(unknown)} is not available for {classifier.info.name}")
-    if settings.faithfulness:
-        check_steps(settings.faithfulness_steps)
-        check_replacement(settings.faithfulness_replacement)
+    check_settings(classifier.input_size(*rgb.shape[:2]), methods, settings)
+    report = progress or (lambda what, done, total: None)
+    slow = [m for m in methods if m not in CAM_VARIANTS]
+
+    def starting(method: str) -> str:
+        label = f"{METHOD_NAMES[method]} ({slow.index(method) + 1} of {len(slow)})"
+        report(label, 0, 1)
+        return label
     cams = [m for m in methods if m in CAM_VARIANTS]
     layer = (settings.layer or classifier.default_layer) if cams else None
     model = ModelSummary(**classifier.info.as_dict())
@@ -100,6 +141,7 @@ def explain_image(
                 cam = upsample(CAM_VARIANTS[method](A, G), pixels.shape[-2:])
                 explanations.append(record(method, cam, False, layer=layer, params={"layer": layer}))
         if "integrated-gradients" in methods:
+            starting("integrated-gradients")
             baseline = _baseline(classifier, pixels, settings.ig_baseline, settings.seed)
             result = integrated_gradients(
                 classifier.logits, pixels, baseline, index, settings.ig_steps, settings.ig_method
@@ -119,28 +161,69 @@ def explain_image(
                 )
             )
         if "smoothgrad" in methods:
+            starting("smoothgrad")
             grads = smoothgrad(
                 classifier.logits, pixels, index, settings.smoothgrad_samples, settings.smoothgrad_noise, settings.seed
             )
             params = {"samples": settings.smoothgrad_samples, "noise": settings.smoothgrad_noise, "seed": settings.seed}
             explanations.append(record("smoothgrad", grads[0].amax(0), False, params=params))
+        perturbing = [m for m in methods if m in PERTURBATION_METHODS]
+        if perturbing:
+            for method, scores, params in _perturbation_maps(classifier, rgb, pixels, index, perturbing, settings,
+                                                             report, starting):
+                explanations.append(record(method, scores, True, params=params))
         if settings.faithfulness and explanations:
-            explanations = _with_faithfulness(classifier, pixels, index, explanations, settings)
+            explanations = _with_faithfulness(classifier, pixels, index, explanations, settings, report)
     order = {m: i for i, m in enumerate(methods)}
     explanations.sort(key=lambda e: order[e.method])
     return ImageReport(predictions, chosen, tuple(explanations), model, classifier.default_layer)
 
 
-def _with_faithfulness(classifier, pixels, index: int, explanations, settings: ImageSettings) -> list:
+def _perturbation_maps(classifier, rgb, pixels, index: int, methods, settings: ImageSettings, report, starting):
+    """(method, map at the input size, params) for LIME, Kernel SHAP and Occlusion, in `methods` order.
+
+    All three explain the class's probability, so their values are changes of probability; LIME and
+    Kernel SHAP share one superpixel segmentation of the photo as the model sees it."""
+    baseline = image_baseline(pixels, settings.perturbation_baseline, *classifier.pixel_range())
+    labels = None
+    if {"lime", "kernelshap"} & set(methods):
+        labels = P.superpixels(classifier.resized(rgb), settings.segments)
+
+    def probabilities(batch: torch.Tensor) -> torch.Tensor:
+        return classifier.logits(batch).softmax(-1)
+
+    for method in methods:
+        label = starting(method)
+
+        def counted(done: int, total: int, label=label, unit="samples" if method != "occlusion" else "patches") -> None:
+            report(f"{label}: {done} of {total} {unit}", done, total)
+
+        if method == "occlusion":
+            patch, stride = occlusion_window(settings, tuple(pixels.shape[-2:]))
+            result = P.occlusion_image(probabilities, pixels, baseline, index, patch, stride, counted)
+        else:
+            run, samples = {"lime": (P.lime_image, settings.lime_samples),
+                            "kernelshap": (P.kernel_shap_image, settings.shap_samples)}[method]
+            result = run(probabilities, pixels, baseline, index, labels, samples, settings.seed, counted)
+            result.params["segments_asked"] = settings.segments
+        params = {**result.params, "baseline": settings.perturbation_baseline, "output": "probability",
+                  "forwards": result.forwards}
+        yield method, result.attribution, params
+
+
+def _with_faithfulness(classifier, pixels, index: int, explanations, settings: ImageSettings, report) -> list:
     """Every map's deletion and insertion curves on the explained class's probability; references once."""
     empty = image_baseline(pixels, settings.faithfulness_replacement, *classifier.pixel_range())
 
     def probability(batch: torch.Tensor) -> torch.Tensor:
         return classifier.logits(batch).softmax(-1)[:, index]
 
+    def counted(done: int, total: int) -> None:
+        report(f"Faithfulness: {done} of {total} pairs of curves (references first)", done, total)
+
     measured = measure_faithfulness(
         probability, pixels, empty, {e.method: e.scores for e in explanations},
-        settings.faithfulness_steps, settings.faithfulness_replacement, settings.seed,
+        settings.faithfulness_steps, settings.faithfulness_replacement, settings.seed, counted,
     )
     return [replace(e, faithfulness=measured[e.method]) for e in explanations]
 

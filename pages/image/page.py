@@ -29,11 +29,10 @@ image = image_view.choose_image()
 decoded = image_view.decode(image) if image else None
 if decoded is not None:
     st.image(decoded.rgb, caption=f"{plain(image.name)} · {decoded.original_size[0]} x {decoded.original_size[1]}", width=240)
-    request = image_view.request_form(classifier)
+    request = image_view.request_form(classifier, classifier.input_size(*decoded.rgb.shape[:2]))
     if request is not None:
-        report = image_view.run(classifier, image, decoded, request)
-        if report is not None:
-            st.session_state["image_result"] = (image.key, image.name, report)
+        image_view.run(classifier, image, request, decoded)
+image_view.follow()
 
 result = st.session_state.get("image_result")
 if result:

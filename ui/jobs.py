@@ -1,0 +1,156 @@
+"""Long model work off the script thread: a live progress bar, a Cancel button, and no lost work.
+
+Streamlit stops a script whenever its user touches a widget. Model work done inside the script would
+then be thrown away half done, and a cached function cannot drive a progress bar. So each request
+runs as a job on a worker thread; the script only watches it, redrawing the bar a few times a second.
+A rerun leaves the job running and the next run watches it again (the session keeps it), so nothing
+is lost; the Cancel button is the one way to stop it, and it stops only once nobody else waits for
+the same result. Finished results are kept per request key, like a cache: the key holds a hash of
+the input bytes, so sessions share a result only when they asked exactly the same question.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from .resources import releasing_memory
+
+POLL_SECONDS = 0.25
+WORKERS = 8  # requests in flight per server; each model's lock still runs its requests one at a time
+KEEP = 64  # finished results kept, least recently used dropped first
+KEEP_SECONDS = 3600
+
+
+class Cancelled(Exception):
+    """Raised inside a job's work at its next progress report once the job was cancelled."""
+
+
+class Job:
+    """One request's work: its future, what it reports, and who is waiting for it."""
+
+    def __init__(self, key: Hashable, label: str):
+        self.key, self.label = key, label
+        self.future: Future = Future()
+        self.state = (label, 0, 0)  # what is running, done, total
+        self.watchers: set[str] = set()
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+
+    def report(self, what: str, done: int, total: int) -> None:
+        """The work's progress callback; raises Cancelled when the job was cancelled."""
+        if self._cancel.is_set():
+            raise Cancelled()
+        with self._lock:
+            self.state = (what, done, total)
+
+    def progress(self) -> tuple[str, float]:
+        with self._lock:
+            what, done, total = self.state
+        return what, (min(1.0, done / total) if total else 0.0)
+
+    def cancel(self, watcher: str) -> None:
+        with self._lock:
+            self.watchers.discard(watcher)
+            if not self.watchers:
+                self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+
+class Jobs:
+    """Every job of one server, and the finished results by key."""
+
+    def __init__(self, workers: int = WORKERS, keep: int = KEEP, keep_seconds: float = KEEP_SECONDS):
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="explain")
+        self._lock = threading.Lock()
+        self._running: dict[Hashable, Job] = {}
+        self._done: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
+        self.keep, self.keep_seconds = keep, keep_seconds
+
+    def start(self, key: Hashable, work: Callable[[Callable[[str, int, int], None]], object], label: str,
+              watcher: str) -> Job:
+        """The job for `key`: finished, already running (now also for `watcher`), or started now."""
+        with self._lock:
+            finished = self._finished(key)
+            if finished is not None:
+                return finished
+            job = self._running.get(key)
+            if job is None or job.cancelled:
+                job = Job(key, label)
+                self._running[key] = job
+                self._pool.submit(self._run, job, work)
+            job.watchers.add(watcher)
+            return job
+
+    def _run(self, job: Job, work) -> None:
+        try:
+            if job.cancelled:  # while it waited for a worker
+                raise Cancelled()
+            result = releasing_memory(work)(job.report)
+        except BaseException as error:  # handed to whoever watches; never lost in the pool
+            job.future.set_exception(error)
+        else:
+            with self._lock:
+                self._done[job.key] = (time.monotonic(), result)
+                while len(self._done) > self.keep:
+                    self._done.popitem(last=False)
+            job.future.set_result(result)
+        finally:
+            with self._lock:
+                if self._running.get(job.key) is job:
+                    del self._running[job.key]
+
+    def _finished(self, key: Hashable) -> Job | None:
+        entry = self._done.get(key)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[0] > self.keep_seconds:
+            del self._done[key]
+            return None
+        self._done.move_to_end(key)
+        job = Job(key, "")
+        job.future.set_result(entry[1])
+        return job
+
+    def clear(self) -> None:
+        """Forget finished results (tests; running jobs carry on)."""
+        with self._lock:
+            self._done.clear()
+
+
+@st.cache_resource
+def server_jobs() -> Jobs:
+    return Jobs()
+
+
+def watcher_id() -> str:
+    context = get_script_run_ctx()
+    return context.session_id if context is not None else "no-session"
+
+
+def watch(job: Job, cancel_key: str):
+    """Block this script run until `job` is done, showing its progress and a Cancel button.
+
+    Returns the job's result; raises Cancelled if it was cancelled, or the work's own exception.
+    A rerun (any widget) interrupts this wait, not the job."""
+    if not job.future.done():
+        slot = st.empty()
+        with slot.container():
+            bar = st.progress(0.0, text=job.label)
+            st.button("Cancel", key=cancel_key, on_click=job.cancel, args=(watcher_id(),),
+                      help="Stop this computation. Changing a setting meanwhile does not stop it.")
+        while not job.future.done():
+            what, fraction = job.progress()
+            bar.progress(fraction, text=what)
+            time.sleep(POLL_SECONDS)
+        slot.empty()
+    return job.future.result()
