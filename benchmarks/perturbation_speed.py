@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from explainers.inputs.image import decode_image  # noqa: E402
 from explainers.inputs.samples import SAMPLES, sample_bytes  # noqa: E402
 from explainers.methods import perturbation as P  # noqa: E402
+from explainers.methods.batching import MAX_BATCH, batch_for  # noqa: E402
 from explainers.tasks.image import _baseline  # noqa: E402
 from models.image_models import load_bundled  # noqa: E402
 
@@ -77,7 +78,7 @@ def main() -> None:
     print(f"model: {classifier.info.name}; torch threads {torch.get_num_threads()}; {len(photos)} photos")
 
     pixels, *_ = prepare(classifier, next(iter(photos.values())))
-    for size in sorted({P.batch_for(pixels), P.MAX_BATCH}):
+    for size in sorted({batch_for(pixels[0].numel()), MAX_BATCH}):
         batch = pixels.expand(size, -1, -1, -1).contiguous()
         with torch.no_grad():
             probabilities(batch)  # warm-up
