@@ -3,7 +3,8 @@
     python -m explainers image PATH [PATH ...] [--model NAME] [--method ...] [--target INDEX|LABEL]
         [--samples N] [--segments N] [--patch PIXELS] [--stride PIXELS] [--hidden KIND] [--seed N]
         [--faithfulness] [--sanity] [--json]
-    python -m explainers text TEXT [TEXT ...] [--model NAME] [--method ...] [--target INDEX|LABEL] [--json]
+    python -m explainers text TEXT [TEXT ...] [--model NAME] [--method ...] [--target INDEX|LABEL]
+        [--samples N] [--seed N] [--faithfulness] [--sanity] [--json]
     python -m explainers clip IMAGE [IMAGE ...] --prompts P [P ...] [--model NAME] [--method ...] [--target N] [--json]
 
 The model loads once; every input is explained in turn. A bad input prints a clear message for
@@ -22,7 +23,8 @@ from .records.common import METHOD_NAMES, PERTURBATION_METHODS
 
 IMAGE_METHODS = ("none", "gradcam", "gradcam++", "layercam", "integrated-gradients", "smoothgrad", "lime", "kernelshap",
                  "occlusion")
-TEXT_CLI_METHODS = ("none", "integrated-gradients", "attention", "rollout")
+TEXT_CLI_METHODS = ("none", "integrated-gradients", "lime", "kernelshap", "occlusion", "attention", "rollout")
+TEXT_MAPS = ("integrated-gradients", "lime", "kernelshap", "occlusion")  # what faithfulness and sanity check
 CLIP_CLI_METHODS = ("none", "gradcam", "relevancy", "text-integrated-gradients")
 
 
@@ -67,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--label", action="append", default=None, metavar="NAME=DESCRIPTION",
                       help="zero-shot model only: a label and the sentence describing it (repeat for each label)")
     text.add_argument("--steps", type=int, default=None, help="Integrated Gradients: gradient step budget")
+    text.add_argument("--samples", type=int, default=None, metavar="N", help="LIME, Kernel SHAP: samples (default 200)")
+    text.add_argument("--seed", type=int, default=None, help="LIME, Kernel SHAP, faithfulness's random order (default 0)")
+    text.add_argument("--faithfulness", action="store_true",
+                      help="add word deletion / insertion areas against a random order of words")
+    text.add_argument("--faithfulness-steps", type=int, default=None, metavar="N",
+                      help="steps per faithfulness curve (default 20, at most one per word)")
+    text.add_argument("--sanity", action="store_true",
+                      help="add the model-randomisation sanity check: the map recomputed as the layers are "
+                           "re-initialised top-down")
     text.add_argument("--json", action="store_true", help="print one JSON object per input (JSON Lines)")
 
     clip = commands.add_parser("clip", help="explain how well prompts match images")
@@ -164,8 +175,11 @@ def run_text(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from models.runtime import configure_torch
     from models.text_models import DEFAULT_DESCRIPTIONS, ZeroShotEncoder, load_text_model
 
+    from dataclasses import replace
+
+    from .evaluation.text_sanity import with_text_sanity
     from .records.as_json import text_record
-    from .tasks.text import TextSettings, explain_text
+    from .tasks.text import TextSettings, check_settings, explain_text
 
     descriptions = DEFAULT_DESCRIPTIONS
     if args.label:
@@ -183,12 +197,31 @@ def run_text(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.label and not isinstance(model, ZeroShotEncoder):
         print("note: --label is ignored: this model has trained labels", file=sys.stderr)
     methods = () if args.method == "none" else (args.method,)
-    settings = TextSettings() if args.steps is None else TextSettings(ig_steps=args.steps)
+    for flag in ("faithfulness", "sanity"):
+        if getattr(args, flag) and args.method not in TEXT_MAPS:
+            print(f"error: --{flag} checks a word map: choose --method {', '.join(TEXT_MAPS)}", file=sys.stderr)
+            return 2
+    if args.samples is not None and args.method not in ("lime", "kernelshap"):
+        print("error: --samples applies to lime and kernelshap", file=sys.stderr)
+        return 2
+    if args.sanity and not classifier.randomisable_parts():
+        print(f"error: {info.name} cannot be sanity-checked: nothing in it can be re-initialised", file=sys.stderr)
+        return 2
+    changes = {"ig_steps": args.steps, "seed": args.seed, "faithfulness_steps": args.faithfulness_steps,
+               {"lime": "lime_samples", "kernelshap": "shap_samples"}.get(args.method, "samples"): args.samples}
+    settings = replace(TextSettings(faithfulness=args.faithfulness), **{k: v for k, v in changes.items() if v is not None})
+    try:
+        check_settings(methods, settings)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     failures = 0
     for number, text in enumerate(args.texts, 1):
         name = f"text {number}"
         try:
             report = explain_text(classifier, text, methods, args.target, settings)
+            if args.sanity:
+                report = with_text_sanity(classifier, report, settings)
         except Exception as error:  # one bad input must not stop a batch audit
             failures += 1
             _report_failure(text, str(error), args.json, shown_as=name)
@@ -264,12 +297,16 @@ def _text_summary(record: dict) -> str:
     lines += [f"  {p['score']:7.2%}  {p['index']:>3}  {p['label']}" for p in record["predictions"]]
     if "words" in record:
         ranked = sorted(record["words"], key=lambda w: -abs(w["attribution"]))[:8]
-        lines.append(f"  Integrated Gradients for {record['target']['label']!r}, strongest words:")
+        lines.append(f"  {METHOD_NAMES[record['method']]} for {record['target']['label']!r}, strongest words:")
         lines += [f"    {w['attribution']:+.4f}  {w['word']}" for w in ranked]
-        lines.append(
-            f"  convergence delta {record['convergence_delta']:+.4g} "
-            f"(f(x) - f(baseline) = {record['explained_output_difference']:.4g})"
-        )
+        if "convergence_delta" in record:
+            lines.append(
+                f"  convergence delta {record['convergence_delta']:+.4g} "
+                f"(f(x) - f(baseline) = {record['explained_output_difference']:.4g})"
+            )
+        else:
+            lines.append("  settings: " + ", ".join(f"{k} {v}" for k, v in record["parameters"].items()))
+        lines += _evidence_lines(record)
     if "attention_shape" in record:
         lines.append(f"  attention {record['attention_shape']} (layers, heads, tokens, tokens); use --json for values")
     if "rollout" in record:
@@ -308,14 +345,20 @@ def _summary(record: dict) -> str:
                 f"  convergence delta {record['convergence_delta']:+.4g} "
                 f"(f(x) - f(baseline) = {record['explained_output_difference']:.4g})"
             )
-        if "faithfulness" in record:
-            lines.append(_faithfulness_summary(record["faithfulness"]))
-        if "sanity" in record:
-            sanity = record["sanity"]
-            similarity = ", ".join(f"{v:+.2f}" for v in sanity["similarity"])
-            lines.append(f"  sanity check {'passed' if sanity['passed'] else 'FAILED'} (Spearman per step: {similarity}; "
-                         f"passes below {sanity['threshold']} at step {sanity['rule_step']})")
+        lines += _evidence_lines(record)
     return "\n".join(lines)
+
+
+def _evidence_lines(record: dict) -> list[str]:
+    lines = []
+    if "faithfulness" in record:
+        lines.append(_faithfulness_summary(record["faithfulness"]))
+    if "sanity" in record:
+        sanity = record["sanity"]
+        similarity = ", ".join(f"{v:+.2f}" for v in sanity["similarity"])
+        lines.append(f"  sanity check {'passed' if sanity['passed'] else 'FAILED'} (Spearman per step: {similarity}; "
+                     f"passes below {sanity['threshold']} at step {sanity['rule_step']})")
+    return lines
 
 
 def _faithfulness_summary(faithfulness: dict) -> str:

@@ -12,7 +12,6 @@ rebuilds its stages around the copied modules, so the shared network is only eve
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -21,12 +20,11 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from .info import ModelInfo
+from .randomise import Part, random_copy, randomised_after
 
 Stage = tuple[str, Callable[[torch.Tensor], torch.Tensor]]
-Part = tuple[str, nn.Module]  # a named group of the network's modules that can be re-initialised
 
 
 @dataclass(frozen=True)
@@ -137,91 +135,15 @@ class ImageClassifier:
     def with_random(self, names: Sequence[str], seed: int = 0) -> ImageClassifier:
         """A private copy (its own lock) with the named parts re-initialised; this classifier is only read.
 
-        The copy shares every module and tensor it does not re-initialise with this classifier (so a copy
-        of a copy adds only the newly random parts). Each part draws from its own generator, seeded by
-        (seed, its place top-down), so a part gets the same fresh weights whichever others are random.
-        """
-        parts = dict(self.randomisable_parts())
-        if not parts:
+        The copy shares every module and tensor it does not re-initialise with this classifier
+        (models/randomise.py), so a copy of a copy adds only the newly random parts."""
+        if not self.randomisable_parts():
             why = "it names no parts" if self.rebuildable else "its adapter cannot rebuild itself around a copy"
             raise ValueError(f"{self.info.name} cannot be copied with random weights: {why}")
-        unknown = [name for name in names if name not in parts]
-        if unknown:
-            raise ValueError(f"unknown part {', '.join(map(repr, unknown))}; choose from {', '.join(parts)}")
-        places = {name: place for place, name in enumerate(parts)}
         # The shared network is only read, but under its lock: no other session's call runs meanwhile.
         with self.lock:
-            where = {id(module): path for path, module in self.network.named_modules()}
-            owners = {name: _owners(where, parts[name]) for name in names}
-            paths = {path for name in names for path in owners[name]}
-            fresh = {id(t) for path in paths for t in _own_tensors(self.network.get_submodule(path))}
-            # deepcopy hands back whatever the memo maps an object's id to. Only the re-initialised modules
-            # and the modules that contain them are copied; every other module and tensor is shared.
-            copied = {ancestor for path in paths for ancestor in _ancestors(path)}
-            memo = {id(t): t for t in (*self.network.parameters(), *self.network.buffers()) if id(t) not in fresh}
-            memo |= {id(m): m for path, m in self.network.named_modules() if path not in copied}
-            network = copy.deepcopy(self.network, memo)
-            with torch.no_grad():
-                for name in names:
-                    generator = _generator(seed, places[name])
-                    with _DrawFrom(generator):
-                        for path in owners[name]:
-                            _reinitialise(network.get_submodule(path), generator)
+            network = random_copy(self.network, self.randomisable_parts(), names, seed)
             twin = self._rebuild(network)  # its eval() and requires_grad_(False) reach shared modules: no-ops
-        twin.randomised = tuple(name for name in parts if name in self.randomised or name in names)
+        twin.randomised = randomised_after(self.randomisable_parts(), self.randomised, names)
         twin.info = replace(self.info, note=f"weights re-initialised: {' + '.join(twin.randomised)}")
         return twin
-
-
-def _generator(seed: int, place: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, place]).generate_state(1)[0]))
-
-
-def _ancestors(path: str) -> list[str]:
-    """"a.b.c" -> ["", "a", "a.b", "a.b.c"]: the module at `path` and every module that contains it."""
-    parts = path.split(".") if path else []
-    return [".".join(parts[:i]) for i in range(len(parts) + 1)]
-
-
-def _own_tensors(module: nn.Module) -> list[torch.Tensor]:
-    return [t for t in (*module.parameters(recurse=False), *module.buffers(recurse=False)) if t is not None]
-
-
-def _owners(where: dict[int, str], part: nn.Module) -> list[str]:
-    """Paths in the network (`where`: module id -> path) of the modules of `part` that hold tensors; a part
-    may be a fresh container (the Sequential a stage is built as) around modules of the network."""
-    owners = [module for module in part.modules() if _own_tensors(module)]
-    outside = [type(module).__name__ for module in owners if id(module) not in where]
-    if outside:
-        raise ValueError(f"a part holds modules that are not in the network: {', '.join(outside)}")
-    return [where[id(module)] for module in owners]
-
-
-def _reinitialise(module: nn.Module, generator: torch.Generator) -> None:
-    """The module's own initialisation (BatchNorm: weight 1, bias 0 and fresh running statistics); tensors
-    of a module without one (e.g. a ViT's position embeddings) are shuffled: their scale stays, what was
-    learned goes."""
-    if hasattr(module, "reset_parameters"):
-        module.reset_parameters()
-        return
-    for tensor in _own_tensors(module):
-        if tensor.is_floating_point():
-            order = torch.randperm(tensor.numel(), generator=generator)
-            tensor.copy_(tensor.flatten()[order].view_as(tensor))
-
-
-class _DrawFrom(TorchDispatchMode):
-    """Make every random draw that names no generator use `generator`.
-
-    `reset_parameters()` draws from torch's global generator, which other sessions' threads seed and use
-    (SmoothGrad seeds it); dispatch modes are per thread, so this neither reads nor moves that state."""
-
-    def __init__(self, generator: torch.Generator):
-        super().__init__()
-        self.generator = generator
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = dict(kwargs or {})
-        if kwargs.get("generator") is None and any(a.name == "generator" for a in func._schema.arguments):
-            kwargs["generator"] = self.generator
-        return func(*args, **kwargs)

@@ -5,18 +5,22 @@ with respect to word embeddings the explainer owns; attention comes back from on
 The network stays frozen and explanations attach nothing to it, so one object serves every
 session. (transformers 5 adds its own inert, context-gated output-capturing hooks on the first
 `output_attentions` call; a warm-up at construction makes that happen at load, not mid-request.)
+
+`with_random` makes a private copy with some parts re-initialised (the sanity check): the head, then
+the encoder's layers from the top, then the embeddings, sharing everything else (models/randomise.py).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
 from .info import ModelInfo
+from .randomise import Part, random_copy, randomised_after
 
 # (network output, attention mask) -> logits (batch, classes)
 Head = Callable[[object, torch.Tensor], torch.Tensor]
@@ -47,6 +51,8 @@ class TextClassifier:
         how: str,
         lock: threading.RLock | None = None,
         variant: str = "",
+        parts: Sequence[Part] = (),
+        rebuild: Callable[[nn.Module], TextClassifier] | None = None,
     ):
         self.network = network.eval().requires_grad_(False)
         self.tokenizer = tokenizer
@@ -65,8 +71,31 @@ class TextClassifier:
         # One lock per network: Streamlit sessions share it across threads. The fast tokenizer
         # keeps truncation settings as state, so tokenising happens under it too.
         self.lock = lock or threading.RLock()
+        # Top-down (head first); `rebuild` makes an adapter like this one around a copy of `network`.
+        self._parts = list(parts)
+        self._rebuild = rebuild
+        self.randomised: tuple[str, ...] = ()
         with self.lock:
             self.attend(self.encode("warm up").ids)
+
+    @property
+    def rebuildable(self) -> bool:
+        return self._rebuild is not None
+
+    def randomisable_parts(self) -> tuple[Part, ...]:
+        """The parts `with_random` can re-initialise, top-down; empty if this adapter cannot rebuild itself."""
+        return tuple(self._parts) if self.rebuildable else ()
+
+    def with_random(self, names: Sequence[str], seed: int = 0) -> TextClassifier:
+        """A private copy (its own lock) with the named parts re-initialised; this classifier is only read."""
+        if not self.randomisable_parts():
+            why = "it names no parts" if self.rebuildable else "its adapter cannot rebuild itself around a copy"
+            raise ValueError(f"{self.info.name} cannot be copied with random weights: {why}")
+        with self.lock:
+            twin = self._rebuild(random_copy(self.network, self.randomisable_parts(), names, seed))
+        twin.randomised = randomised_after(self.randomisable_parts(), self.randomised, names)
+        twin.info = replace(self.info, note=f"weights re-initialised: {' + '.join(twin.randomised)}")
+        return twin
 
     def encode(self, text: str) -> Encoding:
         # split_special_tokens: a user typing "[CLS]" means the characters, not the control token.
@@ -119,3 +148,26 @@ class TextClassifier:
         with torch.no_grad():
             output = self.network(input_ids=ids, attention_mask=mask, output_attentions=True)
             return self._head(output, mask), torch.stack([a[0] for a in output.attentions])
+
+
+def encoder_parts(network: nn.Module, with_head: bool = True) -> list[Part]:
+    """A transformer's parts top-down: the head (what sits outside the encoder, and its pooler), each
+    layer from the last, then the embeddings. `with_head` False for a bare encoder whose pooler is unused."""
+    base = getattr(network, "base_model", network)
+    count = int(network.config.num_hidden_layers)
+    stacks = [m for m in base.modules() if isinstance(m, nn.ModuleList) and len(m) == count]
+    if not stacks:
+        return []
+    parts: list[Part] = []
+    if with_head:
+        inside = {id(m) for m in base.modules()}
+        outside = [m for m in network.children() if id(m) not in inside and any(True for _ in m.parameters())]
+        pooler = getattr(base, "pooler", None)
+        head = nn.ModuleList(([pooler] if pooler is not None else []) + outside)
+        if any(True for _ in head.parameters()):
+            parts.append(("head", head))
+    parts += [(f"layer {i + 1}", stacks[0][i]) for i in reversed(range(count))]
+    embeddings = getattr(base, "embeddings", None)
+    if embeddings is not None:
+        parts.append(("embeddings", embeddings))
+    return parts

@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from .info import ModelInfo
-from .text_classifier import TextClassifier
+from .text_classifier import TextClassifier, encoder_parts
 from .weights import WeightsUnavailable, check_tokenizer, load_complete, load_pretrained
 
 # BERT-base (cased) fine-tuned on SST-2, 92.3% validation accuracy, Apache-2.0; its config names
@@ -57,8 +57,12 @@ class ZeroShotEncoder:
             embedding = F.normalize(mean_pool(output.last_hidden_state, mask), dim=-1)
             return SIMILARITY_SCALE * embedding @ anchors.T
 
+        def rebuild(network) -> TextClassifier:  # a randomised copy: the descriptions embedded by it too
+            return ZeroShotEncoder(network, self.tokenizer, self.info.note)._classifier(descriptions)
+
         return TextClassifier(
-            self.network, self.tokenizer, labels, self.info, head, "mean", self.how, lock=self.lock, variant=repr(descriptions)
+            self.network, self.tokenizer, labels, self.info, head, "mean", self.how, lock=self.lock,
+            variant=repr(descriptions), parts=encoder_parts(self.network, with_head=False), rebuild=rebuild,
         )
 
 
@@ -86,10 +90,17 @@ def load_text_model(name: str | None = None) -> TextClassifier | ZeroShotEncoder
         (network, tokenizer, note), source = load_pretrained(model_id, _load_hf_classifier)
     except WeightsUnavailable as why:
         return load_bundled_encoder(note=f"{model_id}: {why}. Using the bundled MiniLM encoder as a zero-shot classifier instead.")
-    labels = label_words(network.config)
+    return fine_tuned_classifier(network, tokenizer, ModelInfo(model_id, source, note))
+
+
+def fine_tuned_classifier(network, tokenizer, info: ModelInfo) -> TextClassifier:
+    """A sequence classifier with its own trained head, and how to rebuild it around a copy."""
     how = "Fine-tuned classifier: a trained layer reads the final state of the first ([CLS]) token."
     head = lambda output, mask: output.logits  # noqa: E731
-    return TextClassifier(network, tokenizer, labels, ModelInfo(model_id, source, note), head, "cls", how)
+    return TextClassifier(
+        network, tokenizer, label_words(network.config), info, head, "cls", how, parts=encoder_parts(network),
+        rebuild=lambda copy: fine_tuned_classifier(copy, tokenizer, info),
+    )
 
 
 def text_classifier(name: str | None = None, descriptions=DEFAULT_DESCRIPTIONS) -> TextClassifier:

@@ -149,8 +149,9 @@ def test_text_page_every_view_and_download(browser, live_server):
         page.get_by_role("textbox", name="Compare with (optional)").fill("The soup was cold and the dessert was awful.")
         press_explain(page)
         expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=180_000)
-        # predictions, coloured text, bars, attention detail, overview, rollout focus and matrix, comparison
-        wait_for_figures(page, 8)
+        # predictions, coloured text, bars, attention detail, overview, rollout focus and matrix, comparison,
+        # faithfulness
+        wait_for_figures(page, 9)
         assert "<b>dessert</b>" not in page.locator(".js-plotly-plot").nth(1).inner_html()  # shown, not rendered
         screenshot(page, "text-page-attributions")
 
@@ -164,7 +165,7 @@ def test_text_page_every_view_and_download(browser, live_server):
         }.items():
             page.get_by_role("tab", name=tab).click()
             files = {d.file_name: d for d in every_download(page)}
-            assert set(files) == expected, tab
+            assert set(files) == expected | {"text-faithfulness.html"}, tab  # the evidence sits under every tab
             for name, file in files.items():
                 if name.endswith(".html"):
                     assert_self_contained_figure(file.text)
@@ -288,3 +289,30 @@ def test_lime_shows_progress_survives_a_rerun_and_can_be_cancelled(browser, live
         expect(progress).to_have_count(0)
         wait_for_figures(page, DEFAULT_IMAGE_FIGURES + 1)  # the last result stays
         expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def test_text_page_word_methods_with_faithfulness_sanity_and_downloads(browser, live_server):
+    with new_user(browser, live_server.url) as page:
+        open_page(page, "Text (BERT)")
+        page.get_by_role("textbox", name="Text", exact=True).fill("A wonderful, moving film.")
+        add_options(page, "Views", ["Word weights (LIME)", "Word occlusion"])
+        page.get_by_text("Sanity check: re-initialise the model's layers", exact=False).click()
+        press_explain(page)
+        expect(page.get_by_text("How faithful are these word maps?")).to_be_visible(timeout=SLOW)
+        expect(page.get_by_text("Sanity check: does the map depend on what the model learned?")).to_be_visible()
+        # predictions; text and bars for IG, LIME and Occlusion; attention detail and overview; rollout focus
+        # and matrix; faithfulness; per checked map the maps after each step and the similarity chart
+        wait_for_figures(page, 1 + 6 + 4 + 1 + 6)
+        page.get_by_role("tab", name="Word weights (LIME)").click()
+        expect(page.get_by_text("LIME hides random halves of the words")).to_be_visible()
+        screenshot(page, "text-page-word-methods")
+        files = {d.file_name: d for d in every_download(page)}
+        sanity_files = {f"text-{m}-sanity.html" for m in ("integrated-gradients", "lime", "occlusion")}
+        assert set(files) == {"text-lime-text.html", "text-lime-bars.html", "text-lime.json", "text-lime.csv",
+                              "text-faithfulness.html"} | sanity_files
+        record = json.loads(files["text-lime.json"].text)
+        assert record["method"] == "lime" and record["parameters"]["samples"] == 200
+        assert record["faithfulness"]["replacement"] == "pad" and set(record["faithfulness"]["references"]) == {"random"}
+        assert record["sanity"]["reference"]["name"] == "word lengths" and len(record["sanity"]["steps"]) == 7
+        for name in sanity_files | {"text-faithfulness.html"}:
+            assert_self_contained_figure(files[name].text)

@@ -13,7 +13,7 @@ import torch
 from conftest import assert_no_hooks_or_grads
 from explainers.evaluation import faithfulness as faith
 from explainers.evaluation.faithfulness import measure_faithfulness, removal_order
-from explainers.figures.faithfulness import crossing, faithfulness_figure, faithfulness_rows, verdict
+from explainers.figures.faithfulness import crossing, faithfulness_figure, faithfulness_rows, named_maps, verdict
 from explainers.methods.baselines import image_baseline
 from explainers.records.as_json import image_record
 from explainers.tasks.image import ImageSettings, explain_image
@@ -204,11 +204,11 @@ def test_the_record_carries_the_contract_fields_and_the_figure_every_line(red_se
     assert len(f["deletion"]) == len(f["insertion"]) == len(f["fractions"]) == 21
     # The references are computed once per photo and target: the same object for every map.
     assert report.explanations[0].faithfulness.references is report.explanations[1].faithfulness.references
-    figure = faithfulness_figure(report.explanations)
+    figure = faithfulness_figure(named_maps(report.explanations), report.target.label)
     names = {trace.name for trace in figure.data}
     assert {"Grad-CAM (stage 2)", "Grad-CAM++ (stage 2)", "Random order (seeded)", "Centre first"} <= names
     assert len(figure.data) == 2 * 4  # deletion and insertion for two maps and two references
-    rows = faithfulness_rows(report.explanations)
+    rows = faithfulness_rows(named_maps(report.explanations))
     assert [r["map"] for r in rows][-2:] == ["reference: random order (seeded)", "reference: centre first"]
     assert [r["against a random order"] for r in rows] == ["faithful", "faithful", "", ""]
 

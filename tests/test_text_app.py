@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import models.network
+import ui.jobs
 import ui.text_view
 from conftest import shown
 
@@ -54,8 +55,9 @@ def test_explain_shows_predictions_attributions_attention_and_rollout():
     markdown = " ".join(m.value for m in app.markdown)
     assert "**Explaining:** positive" in markdown
     assert "Completeness check" in captions(app)
-    # predictions, coloured text, bars, attention detail, overview, rollout focus, rollout matrix
-    assert len(app.get("plotly_chart")) == 7
+    # predictions, coloured text, bars, attention detail, overview, rollout focus, rollout matrix, faithfulness
+    assert len(app.get("plotly_chart")) == 8
+    assert any(h.value == "How faithful are these word maps?" for h in app.subheader)
     assert [t.label for t in app.tabs] == [
         "Token attributions (Integrated Gradients)", "Attention maps", "Attention rollout"
     ]
@@ -70,7 +72,7 @@ def test_changing_layer_head_and_word_merging_redraws_without_recomputing(monkey
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ui.text_view, "explain_text", counting)
-    ui.text_view._explain.clear()
+    ui.jobs.server_jobs.clear()
     app = explain(text_app(), "An unbelievably charming film.")
     assert len(calls) == 1
     app.selectbox(key="text_layer").set_value(2).run()
@@ -123,7 +125,34 @@ def test_an_explanation_failure_shows_a_friendly_message(monkeypatch):
         raise RuntimeError("/secret/path/in/traceback")
 
     monkeypatch.setattr(ui.text_view, "explain_text", broken)
-    ui.text_view._explain.clear()
+    ui.jobs.server_jobs.clear()
     app = explain(text_app(), "Something different.")
     assert any("Something went wrong" in e.value for e in app.error)
     assert all("/secret/path" not in e.value for e in app.error)
+
+
+def test_lime_kernel_shap_and_occlusion_over_words_with_faithfulness_and_a_sanity_check(monkeypatch):
+    seen = []
+    real = ui.text_view.explain_text
+    monkeypatch.setattr(ui.text_view, "explain_text", lambda *a, **k: seen.append(a[4]) or real(*a, **k))
+    app = text_app()
+    app.slider(key="text_lime_samples").set_value(40)
+    app.slider(key="text_shap_samples").set_value(50)
+    app.number_input(key="text_seed").set_value(3)
+    app.slider(key="text_faith_steps").set_value(6)
+    app.checkbox(key="text_sanity").check()
+    app = explain(app, "The movie was wonderful.", methods=("lime", "kernelshap", "occlusion"))
+    assert not app.error
+    settings = seen[0]
+    assert (settings.lime_samples, settings.shap_samples, settings.seed, settings.faithfulness_steps) == (40, 50, 3, 6)
+    assert [t.label for t in app.tabs] == ["Word weights (LIME)", "Word weights (Kernel SHAP)", "Word occlusion"]
+    text = captions(app)
+    assert "40 samples, seed 3" in text and "50 samples, seed 3" in text and "forward passes" in text
+    assert text.count("Faithfulness: deletion area") == 3
+    table = next(d.value for d in app.dataframe if "map" in d.value.columns)  # not the labels' editor
+    assert list(table["map"]) == ["LIME", "Kernel SHAP", "Occlusion", "reference: random order (seeded)"]
+    verdicts = shown(app.success) + shown(app.warning)
+    for name in ("LIME", "Kernel SHAP", "Occlusion"):
+        assert f"**{name}**: Passes" in verdicts or f"**{name}**: Fails" in verdicts
+    assert "word lengths" in verdicts
+    assert "layer 6" in captions(app)  # the note says what was re-initialised

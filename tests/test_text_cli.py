@@ -131,3 +131,33 @@ def test_summary_for_a_trained_model_ignores_labels(tiny_bert_dir):
     assert repr(GOOD) in out and "negative" in out and "positive" in out
     assert "Integrated Gradients for" in out and "convergence delta" in out
     assert "wonderful" in out
+
+
+def test_word_methods_with_faithfulness_and_the_sanity_check(tmp_path):
+    result = run_cli(GOOD, GOOD, "--model", "minilm", "--method", "kernelshap", "--samples", "40", "--seed", "2",
+                     "--faithfulness", "--faithfulness-steps", "6", "--sanity", "--json")
+    assert result.returncode == 0, result.stderr
+    first, second = json_lines(result.stdout)
+    assert first["method"] == "kernelshap" and first["parameters"]["samples"] == 40 and first["parameters"]["seed"] == 2
+    assert max(first["words"], key=lambda w: w["attribution"])["word"] == "wonderful"
+    f = first["faithfulness"]
+    assert f["steps"] == 5 and f["replacement"] == "pad" and set(f["references"]) == {"random"}  # 4 words and "."
+    assert 0 <= f["deletion_auc"] <= 1 and 0 <= f["insertion_auc"] <= 1
+    sanity = first["sanity"]
+    assert {"steps", "similarity", "ssim", "passed"} <= set(sanity) and sanity["steps"][0] == "layer 6"
+    assert sanity["reference"] == {"name": "word lengths", "steps": sanity["steps"], "similarity": [1.0] * 7,
+                                   "ssim": [1.0] * 7, "passed": False}
+    assert second == first  # the same seed, the same numbers
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "attention", "--faithfulness"], "--faithfulness checks a word map"),
+    (["--method", "rollout", "--sanity"], "--sanity checks a word map"),
+    (["--method", "occlusion", "--samples", "30"], "--samples applies to lime and kernelshap"),
+    (["--method", "lime", "--samples", "3"], "Samples must be a whole number between 10 and 5000 (got 3)."),
+    (["--method", "occlusion", "--faithfulness", "--faithfulness-steps", "1"], "from 4 to 200"),
+])
+def test_bad_word_method_settings_are_refused_before_any_text(args, message):
+    result = run_cli(GOOD, "--model", "minilm", *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert result.stdout == ""

@@ -24,7 +24,7 @@ from models.text_models import load_text_model
 
 pytestmark = pytest.mark.usefixtures("single_thread", "no_network")
 
-ALL = ("integrated-gradients", "attention", "rollout")
+ALL = ("integrated-gradients", "lime", "kernelshap", "occlusion", "attention", "rollout")
 
 
 # --- A network whose answer is known ------------------------------------------------------------

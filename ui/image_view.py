@@ -17,7 +17,8 @@ from explainers.evaluation.faithfulness import MIN_STEPS, REPLACEMENTS
 from explainers.evaluation.agreement import agreement
 from explainers.evaluation.sanity import SanityError, with_sanity
 from explainers.figures.faithfulness import (
-    REPLACEMENT_WORDS, faithfulness_caption, faithfulness_figure, faithfulness_rows, measured, replacement_note, verdict,
+    REPLACEMENT_WORDS, faithfulness_caption, faithfulness_figure, faithfulness_rows, measured, named_maps,
+    replacement_note, verdict,
 )
 from explainers.figures.agreement import agreement_figure, same_map_notes
 from explainers.figures.sanity import sanity_chart, sanity_maps_figure, sanity_verdict
@@ -241,19 +242,20 @@ def follow() -> None:
     """Watch this session's running request, if any: its progress, then its result or a clear message.
 
     Called on every run of the page, so a rerun in between (a moved slider) does not lose the work."""
+    slot = st.empty()  # on every run, so what follows keeps its place
     pending = st.session_state.get("image_job")
     if pending is None:
         return
     job, image_key, image_name = pending
     try:
-        report = watch(job, "image_cancel")
+        report = watch(job, "image_cancel", slot)
     except Cancelled:
-        st.info("Cancelled. Press Explain to start again.")
+        slot.info("Cancelled. Press Explain to start again.")
     except (TargetError, SanityError) as error:
-        st.error(plain(error))
+        slot.error(plain(error))
     except Exception as error:  # never show a traceback, a path or the user's data
         log.error("image explanation failed: %s", type(error).__name__)
-        st.error("Something went wrong while explaining this image. The app still works: try another method or photo.")
+        slot.error("Something went wrong while explaining this image. The app still works: try another method or photo.")
     else:
         st.session_state["image_result"] = (image_key, image_name, report)
     del st.session_state["image_job"]  # not reached when a rerun interrupts the wait: the next run watches on
@@ -341,13 +343,13 @@ def show_faithfulness(explanations, stem: str) -> None:
         "probability fall; insertion reveals them first into an empty image and watches it come back. A map that "
         "shows what the model really uses beats a random order (and ideally the centre-first order)."
     )
-    figure = faithfulness_figure(explanations)
+    named = named_maps(explanations)
+    figure = faithfulness_figure(named, explanations[0].target.label)
     st.plotly_chart(figure, key="faithfulness")
-    st.dataframe(faithfulness_rows(explanations), hide_index=True, key="faithfulness-table")
-    for explanation in measured(explanations):
-        name = method_title(explanation)
-        st.markdown(f"**{plain(name)}**: {plain(verdict(name, explanation.faithfulness))}")
-    st.caption(plain(replacement_note(measured(explanations)[0].faithfulness)))
+    st.dataframe(faithfulness_rows(named), hide_index=True, key="faithfulness-table")
+    for name, faithfulness in named:
+        st.markdown(f"**{plain(name)}**: {plain(verdict(name, faithfulness))}")
+    st.caption(plain(replacement_note(named[0][1])))
     _download("Faithfulness figure (HTML)", partial(figure_html, figure), f"{stem}-faithfulness.html", "text/html")
 
 

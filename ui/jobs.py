@@ -137,13 +137,13 @@ def watcher_id() -> str:
     return context.session_id if context is not None else "no-session"
 
 
-def watch(job: Job, cancel_key: str):
-    """Block this script run until `job` is done, showing its progress and a Cancel button.
+def watch(job: Job, cancel_key: str, slot):
+    """Block this script run until `job` is done, showing its progress and a Cancel button in `slot`.
 
-    Returns the job's result; raises Cancelled if it was cancelled, or the work's own exception.
-    A rerun (any widget) interrupts this wait, not the job."""
+    `slot` is an st.empty() the page makes on every run, job or not, so that what follows it keeps its
+    place (a tab stays open, a chart is not sent again). Returns the job's result; raises Cancelled if it
+    was cancelled, or the work's own exception. A rerun (any widget) interrupts this wait, not the job."""
     if not job.future.done():
-        slot = st.empty()
         with slot.container():
             bar = st.progress(0.0, text=job.label)
             st.button("Cancel", key=cancel_key, on_click=job.cancel, args=(watcher_id(),),

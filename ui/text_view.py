@@ -9,12 +9,17 @@ from functools import partial
 
 import streamlit as st
 
+from explainers.evaluation.faithfulness import MIN_STEPS
+from explainers.evaluation.sanity import SanityError
+from explainers.evaluation.text_sanity import with_text_sanity
 from explainers.records.export import figure_html, text_attribution_csv
+from explainers.figures.faithfulness import faithfulness_figure, faithfulness_rows, replacement_note, verdict
 from explainers.figures.image import completeness_text, prediction_bars
+from explainers.figures.sanity import sanity_chart, sanity_verdict, sanity_words_figure
 from explainers.records.as_json import text_record
 from explainers.inputs.targets import TargetError
-from explainers.tasks.text import TEXT_METHODS, TextInputError, TextSettings, explain_text
-from explainers.records.text import TextReport, classifier_view, grouped_values, token_groups
+from explainers.tasks.text import TEXT_METHODS, TextInputError, TextSettings, explain_text, word_groups
+from explainers.records.text import TextReport, TokenAttribution, classifier_view, grouped_values, token_groups
 from explainers.figures.text import (
     attention_figure,
     attention_overview,
@@ -26,15 +31,36 @@ from explainers.figures.text import (
 )
 from models.text_models import DEFAULT_DESCRIPTIONS, ZeroShotEncoder
 
+from .jobs import Cancelled, server_jobs, watch, watcher_id
 from .markdown import plain
-from .resources import releasing_memory
 
 log = logging.getLogger(__name__)
 TOP_CHOICE = "Top prediction"
 METHOD_LABELS = {
     "integrated-gradients": "Token attributions (Integrated Gradients)",
+    "lime": "Word weights (LIME)",
+    "kernelshap": "Word weights (Kernel SHAP)",
+    "occlusion": "Word occlusion",
     "attention": "Attention maps",
     "rollout": "Attention rollout",
+}
+SHORT_NAMES = {"integrated-gradients": "Integrated Gradients", "lime": "LIME", "kernelshap": "Kernel SHAP",
+               "occlusion": "Occlusion"}
+DEFAULT_VIEWS = ("integrated-gradients", "attention", "rollout")
+AXES = {
+    "integrated-gradients": "attribution (sums to f(x) − f(baseline))",
+    "lime": "weight in LIME's straight-line fit (change of probability)",
+    "kernelshap": "Shapley value (sums to about p(text) − p(all [PAD]))",
+    "occlusion": "probability drop when the word is hidden",
+}
+TOKEN_MAPS = ("integrated-gradients", "lime", "kernelshap", "occlusion")
+HOW = {
+    "lime": "LIME hides random halves of the words many times (each hidden word becomes [PAD]) and fits a "
+    "straight line to how the label's probability changes: each word's weight in that fit.",
+    "kernelshap": "Kernel SHAP hides words like LIME but weighs the samples so that the weights are Shapley "
+    "values: each word's fair share of the probability difference between the text and the all-[PAD] text.",
+    "occlusion": "Occlusion hides one word at a time (as [PAD]) and measures how much the label's probability "
+    "drops: one forward pass per word, no sampling.",
 }
 EXAMPLES = (
     "The movie was wonderful, and the acting was superb.",
@@ -55,6 +81,7 @@ class Request:
     methods: tuple[str, ...]
     target: str | None
     settings: TextSettings
+    sanity: bool = False  # the model-randomisation check for every token map
 
 
 def is_zero_shot(model) -> bool:
@@ -111,8 +138,9 @@ def request_form(classifier) -> Request | None:
             placeholder="Change a word or two of the text above and see what moves.",
         )
         methods = st.multiselect(
-            "Views", TEXT_METHODS, default=list(TEXT_METHODS), format_func=METHOD_LABELS.get,
+            "Views", TEXT_METHODS, default=list(DEFAULT_VIEWS), format_func=METHOD_LABELS.get,
             key="text_methods", persist_state="session",
+            help="LIME, Kernel SHAP and Occlusion hide words and watch the label's probability: no gradients.",
         )
         target = st.selectbox(
             "Explain which label", [TOP_CHOICE] + list(classifier.labels), key="text_target", persist_state="session",
@@ -127,37 +155,79 @@ def request_form(classifier) -> Request | None:
             )
             steps = st.slider("Steps (gradient evaluations)", 8, 256, TextSettings.ig_steps, step=8,
                               key="text_ig_steps", persist_state="session")
+        with st.expander("LIME and Kernel SHAP settings"):
+            lime = st.slider("LIME samples", 20, 1000, TextSettings.lime_samples, step=10,
+                             key="text_lime_samples", persist_state="session", help="One forward pass each.")
+            shap = st.slider("Kernel SHAP samples", 20, 1000, TextSettings.shap_samples, step=10,
+                             key="text_shap_samples", persist_state="session", help="One forward pass each.")
+            seed = st.number_input("Seed (LIME, Kernel SHAP, faithfulness's random order)", 0, 2**31 - 1,
+                                   TextSettings.seed, key="text_seed", persist_state="session",
+                                   help="The same seed gives the same weights; another seed shows how stable they are.")
+        faithfulness = st.checkbox(
+            "Measure faithfulness (word deletion and insertion against a random order)", value=True,
+            key="text_faithfulness", persist_state="session",
+            help="Hides the words each map ranks highest, step by step, and watches the label's probability.",
+        )
+        faithfulness_steps = st.slider("Faithfulness steps (at most one per word)", MIN_STEPS, 100,
+                                       TextSettings.faithfulness_steps, key="text_faith_steps", persist_state="session")
+        sanity = st.checkbox(
+            "Sanity check: re-initialise the model's layers top-down and recompute each word map", value=False,
+            key="text_sanity", persist_state="session",
+            help="Adebayo et al. 2018. A map that explains the model must change when its learned weights are "
+            "destroyed: one recomputation per layer.",
+        )
         submitted = st.form_submit_button("Explain", type="primary")
     if not submitted:
         return None
     # By index: a label the class invented may itself look like a number.
     chosen = None if target == TOP_CHOICE else str(classifier.labels.index(target))
-    return Request(text, compare_with.strip(), tuple(methods), chosen, TextSettings(ig_steps=steps, ig_method=rule))
+    settings = TextSettings(ig_steps=steps, ig_method=rule, lime_samples=lime, shap_samples=shap, seed=int(seed),
+                            faithfulness=faithfulness, faithfulness_steps=faithfulness_steps)
+    return Request(text, compare_with.strip(), tuple(methods), chosen, settings, sanity)
 
 
-# Fewer entries than images: every attention map of a 512-token BERT-base text is ~150 MB.
-@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-@releasing_memory
-def _explain(text: str, model_key: str, methods, target, settings_key: str, _classifier, _settings) -> TextReport:
-    return explain_text(_classifier, text, methods, target, _settings)
+def run(classifier, request: Request) -> None:
+    """Start (or join) the work for this request; `follow` watches it from here on, across reruns."""
+    key = ("text", classifier.identity, request)  # the texts are part of the key: they are the input
 
-
-def run(classifier, request: Request) -> tuple[TextReport, TextReport | None] | None:
-    """Both reports (the second when comparing), or None after telling the user what went wrong."""
-    explain = partial(_explain, model_key=classifier.identity, methods=request.methods, settings_key=repr(request.settings),
-                      _classifier=classifier, _settings=request.settings)
-    try:
-        with st.spinner("Explaining…"):
-            first = explain(request.text, target=request.target)
-            # The second text explains the same label, so the two maps answer the same question.
-            second = explain(request.compare_with, target=str(first.target.index)) if request.compare_with else None
+    def work(progress):
+        first = _explained(classifier, request.text, request.target, request, progress)
+        # The second text explains the same label, so the two maps answer the same question.
+        second = None
+        if request.compare_with:
+            second = _explained(classifier, request.compare_with, str(first.target.index), request, progress)
         return first, second
-    except (TextInputError, TargetError) as error:
-        st.error(plain(error))
+
+    job = server_jobs().start(key, work, "Explaining…", watcher_id())
+    st.session_state["text_job"] = job
+
+
+def _explained(classifier, text: str, target, request: Request, progress) -> TextReport:
+    report = explain_text(classifier, text, request.methods, target, request.settings, progress)
+    if request.sanity and report.token_maps:
+        def step(done: int, total: int) -> None:
+            progress(f"Sanity check: {done} of {total} recomputations on a randomised copy", done, total)
+
+        report = with_text_sanity(classifier, report, request.settings, step)
+    return report
+
+
+def follow() -> None:
+    """Watch this session's running request, if any, then keep its result; messages for what went wrong."""
+    slot = st.empty()  # on every run, so what follows keeps its place
+    job = st.session_state.get("text_job")
+    if job is None:
+        return
+    try:
+        st.session_state["text_result"] = watch(job, "text_cancel", slot)
+    except Cancelled:
+        slot.info("Cancelled. Press Explain to start again.")
+    except (TextInputError, TargetError, SanityError) as error:
+        slot.error(plain(error))
     except Exception as error:  # never show a traceback or the user's text in an error
         log.error("text explanation failed: %s", type(error).__name__)
-        st.error("Something went wrong while explaining this text. The app still works: try another text or view.")
-    return None
+        slot.error("Something went wrong while explaining this text. The app still works: try another text or view.")
+    del st.session_state["text_job"]  # not reached when a rerun interrupts the wait: the next run watches on
 
 
 def show_report(report: TextReport, second: TextReport | None) -> None:
@@ -185,9 +255,9 @@ def show_report(report: TextReport, second: TextReport | None) -> None:
         st.info("Choose at least one view and press Explain.")
         return
     tabs = dict(zip(names, st.tabs(names)))
-    if report.attribution is not None:
-        with tabs[METHOD_LABELS["integrated-gradients"]]:
-            _show_attribution(report, merge, hide)
+    for attribution in report.token_maps:
+        with tabs[METHOD_LABELS[attribution.method]]:
+            _show_attribution(report, attribution, merge, hide)
     if report.attention is not None:
         with tabs[METHOD_LABELS["attention"]]:
             _show_attention(report)
@@ -197,28 +267,92 @@ def show_report(report: TextReport, second: TextReport | None) -> None:
     if "Compare the two texts" in tabs:
         with tabs["Compare the two texts"]:
             _show_comparison(report, second, merge, hide)
+    show_faithfulness(report)
+    show_sanity(report)
 
 
 def _has(report: TextReport, method: str) -> bool:
-    return {"integrated-gradients": report.attribution, "attention": report.attention, "rollout": report.rollout}[method] is not None
+    if method in TOKEN_MAPS:
+        return report.token_map(method) is not None
+    return {"attention": report.attention, "rollout": report.rollout}[method] is not None
 
 
-def _units(report: TextReport, merge: bool, hide: bool):
+def _units(report: TextReport, merge: bool, hide: bool, attribution: TokenAttribution | None = None):
     groups = token_groups(report, merge, hide)
-    return [label for label, _ in groups], grouped_values(report.attribution.values, groups)
+    attribution = attribution or report.attribution
+    return [label for label, _ in groups], grouped_values(attribution.values, groups)
 
 
-def _show_attribution(report: TextReport, merge: bool, hide: bool) -> None:
-    labels, values = _units(report, merge, hide)
+def _show_attribution(report: TextReport, attribution: TokenAttribution, merge: bool, hide: bool) -> None:
+    labels, values = _units(report, merge, hide, attribution)
     unit = "word" if merge else "token"
-    target = report.target.label
-    text_figure = attribution_text_figure(labels, values, f"Which {unit}s pushed towards “{target}” (red) or away (blue)")
-    st.plotly_chart(text_figure, key="text_attribution_text")
-    st.caption(f"Completeness check: {completeness_text(report.attribution)}. Baseline: {report.attribution.params['baseline']}.")
-    bars = attribution_bars(labels, values, f"Attribution per {unit} for “{target}”")
-    st.plotly_chart(bars, key="text_attribution_bars")
-    _downloads(report, "integrated-gradients", {"text": text_figure, "bars": bars},
-               csv=partial(text_attribution_csv, report))
+    target, method, name = report.target.label, attribution.method, SHORT_NAMES[attribution.method]
+    text_figure = attribution_text_figure(
+        labels, values, f"{name}: which {unit}s pushed towards “{target}” (red) or away (blue)")
+    st.plotly_chart(text_figure, key=f"text_attribution_text_{method}")
+    if attribution.convergence_delta is not None:
+        st.caption(f"Completeness check: {completeness_text(attribution)}. Baseline: {attribution.params['baseline']}.")
+    else:
+        p = attribution.params
+        used = f"{p['samples']} samples, seed {p['seed']}" if "samples" in p else f"{p['forwards']} forward passes"
+        st.caption(f"{HOW[method]} Values are changes of probability; {used}. Word pieces share their word's "
+                   "value (on its first piece).")
+    if attribution.faithfulness is not None:
+        f = attribution.faithfulness
+        st.caption(f"Faithfulness: deletion area {f.curves.deletion_auc:.3f} (random order "
+                   f"{f.references['random'].deletion_auc:.3f}), insertion area {f.curves.insertion_auc:.3f} "
+                   f"(random order {f.references['random'].insertion_auc:.3f}).")
+    bars = attribution_bars(labels, values, f"{name} per {unit} for “{target}”", AXES[method])
+    st.plotly_chart(bars, key=f"text_attribution_bars_{method}")
+    _downloads(report, method, {"text": text_figure, "bars": bars},
+               csv=partial(text_attribution_csv, report, method))
+
+
+def show_faithfulness(report: TextReport) -> None:
+    named = [(SHORT_NAMES[m.method], m.faithfulness) for m in report.token_maps if m.faithfulness is not None]
+    if not named:
+        return
+    st.subheader("How faithful are these word maps?")
+    st.write(
+        "Each map ranks the words. Deletion hides the highest-ranked words first and watches the label's probability "
+        "fall; insertion reveals them first into an all-[PAD] text and watches it come back. A map that shows what "
+        "the model really reads beats a random order of words."
+    )
+    figure = faithfulness_figure(named, report.target.label)
+    st.plotly_chart(figure, key="text-faithfulness-chart")
+    st.dataframe(faithfulness_rows(named), hide_index=True, key="text-faithfulness-table")
+    for name, faithfulness in named:
+        st.markdown(f"**{plain(name)}**: {plain(verdict(name, faithfulness))}")
+    st.caption(plain(replacement_note(named[0][1]) + " A sentence has no centre, so a random order is the "
+                     "reference; with few words, a step hides a whole word and the curves are coarse."))
+    _download("Faithfulness figure (HTML)", partial(figure_html, figure), "text-faithfulness.html", "text/html")
+
+
+def show_sanity(report: TextReport) -> None:
+    checked = [m for m in report.token_maps if m.sanity is not None]
+    if not checked:
+        return
+    st.subheader("Sanity check: does the map depend on what the model learned?")
+    st.write(
+        "The model's weights are re-initialised from the top (the classifier, then the last layer, then the one "
+        "before … down to the embeddings), on a private copy, and each word map is recomputed for the same label. "
+        "A map that explains the model must stop resembling the original once the top layers are random. Word "
+        "lengths, which never look at the model, stay at similarity 1: that is what failing looks like."
+    )
+    words = [report.text[report.spans[p[0]][0]:report.spans[p[-1]][1]] for p in word_groups(report)]
+    for attribution in checked:
+        result, name = attribution.sanity, SHORT_NAMES[attribution.method]
+        (st.success if result.passed else st.warning)(f"**{plain(name)}**: {plain(sanity_verdict(name, result))}")
+        maps = sanity_words_figure(result, words, f"{name} after each step (|values|, each row scaled to its largest)")
+        st.plotly_chart(maps, key=f"text-sanity-maps-{attribution.method}")
+        chart = sanity_chart(result, name)
+        st.plotly_chart(chart, key=f"text-sanity-chart-{attribution.method}")
+        _download("Sanity check figures (HTML)", partial(figure_html, maps, chart),
+                  f"text-{attribution.method}-sanity.html", "text/html")
+    first = checked[0].sanity
+    st.caption(plain(f"{first.note} Pass rule: rank correlation (Spearman) below {first.threshold} once step "
+                     f"{first.rule_step} is random, on |values| per word. The shared model is never changed."))
+
 
 
 def _selected_layer_head(report: TextReport) -> None:

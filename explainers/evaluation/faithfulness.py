@@ -15,7 +15,7 @@ broken in a seeded random order, never in raster order (which would delete the p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -122,23 +122,88 @@ def removal_order(values: np.ndarray, seed: int) -> np.ndarray:
 def _curves(probability: Probability, pixels, empty, values: np.ndarray, steps: int, seed: int) -> Curves:
     rows, cols = values.shape
     height, width = pixels.shape[-2:]
-    rank = np.empty(rows * cols, dtype=np.int64)
-    rank[removal_order(values, seed)] = np.arange(rows * cols)
-    counts = np.rint(np.linspace(0, rows * cols, steps + 1)).astype(np.int64)
-    cells = rank.reshape(1, rows, cols) < counts[:, None, None]  # (steps + 1, rows, cols): removed or revealed
+    removed = _removed(values.ravel(), steps, seed)
+    cells = removed.reshape(-1, rows, cols)  # (steps + 1, rows, cols): removed or revealed
     masks = torch.from_numpy(cells.repeat(CELL, 1).repeat(CELL, 2)[:, None, :height, :width])
+    return _measured(probability, pixels, empty, masks, removed.mean(1))
+
+
+def _removed(values: np.ndarray, steps: int, seed: int) -> np.ndarray:
+    """(steps + 1, n) booleans: which of the n units are removed (or revealed) at each step, best first."""
+    rank = np.empty(values.size, dtype=np.int64)
+    rank[removal_order(values, seed)] = np.arange(values.size)
+    counts = np.rint(np.linspace(0, values.size, steps + 1)).astype(np.int64)
+    return rank[None, :] < counts[:, None]
+
+
+def _measured(probability: Probability, inputs, empty, masks: torch.Tensor, fractions: np.ndarray) -> Curves:
+    """Both curves: `masks` (steps + 1, ...) broadcast against `inputs` (1, ...), True where `empty` shows;
+    `fractions` says how much is removed at each step."""
+    per_call = max(1, batch_for(inputs[0].numel()) // 2)  # steps per forward call: two inputs each
     deletion, insertion = [], []
-    per_call = max(1, batch_for(pixels[0].numel()) // 2)  # steps per forward call: two images each
     with torch.no_grad():
         for chunk in masks.split(per_call):
-            deleted = torch.where(chunk, empty, pixels)
-            revealed = torch.where(chunk, pixels, empty)
+            deleted = torch.where(chunk, empty, inputs)
+            revealed = torch.where(chunk, inputs, empty)
             out = probability(torch.cat([deleted, revealed])).float()
             deletion.append(out[: len(chunk)])
             insertion.append(out[len(chunk) :])
-    fractions = counts / (rows * cols)
     deletion, insertion = torch.cat(deletion).numpy(), torch.cat(insertion).numpy()
     return Curves(
         fractions, deletion, insertion,
         float(np.trapezoid(deletion, fractions)), float(np.trapezoid(insertion, fractions)),
     )
+
+
+# --- Text: whole words, removed or revealed as the [PAD] token the Integrated Gradients baseline uses ----------
+
+
+def measure_word_faithfulness(
+    probability: Probability,
+    embeddings: torch.Tensor,
+    empty: torch.Tensor,
+    words: Sequence[Sequence[int]],
+    maps: Mapping[str, np.ndarray],
+    steps: int = STEPS,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Faithfulness]:
+    """Word deletion and insertion for each named token map, against a seeded random order of words.
+
+    `embeddings` and `empty` are (1, T, D); `words` lists each word's token indices (special tokens are in
+    none and never change). A word's score is the sum over its pieces, so a word-level method (its value
+    on the first piece) and a token-level one rank words alike. A text has fewer words than a photo has
+    cells: the steps are capped at the number of words, so every step removes at least one whole word.
+    (There is no centre for a sentence; reading order is no reference either, so random is the only one.)
+    """
+    check_steps(steps)
+    if not len(words):
+        raise ValueError("The text has no words to remove (only special tokens).")
+    count, length = len(words), embeddings.shape[1]
+    steps = min(steps, count)
+    owner = np.zeros((count, length), dtype=bool)
+    for index, pieces in enumerate(words):
+        owner[index, list(pieces)] = True
+    unit = f"words ({count})"
+    total, done = 1 + len(maps), 0
+
+    def curves(word_values: np.ndarray) -> Curves:
+        nonlocal done
+        removed = _removed(word_values, steps, seed)  # (steps + 1, words)
+        masks = torch.from_numpy(removed @ owner)[:, :, None]  # (steps + 1, T, 1): the removed words' pieces
+        measured = _measured(probability, embeddings, empty, masks, removed.mean(1))  # fractions of words
+        done += 1
+        if progress is not None:
+            progress(done, total)
+        return measured
+
+    references = {"random": curves(np.random.default_rng([seed, 1]).random(count))}
+    results = {}
+    for name, values in maps.items():
+        word_values = np.array([np.asarray(values, dtype=np.float64)[list(p)].sum() for p in words])
+        notes = ()
+        if np.ptp(word_values) <= NEAR_ZERO * max(np.abs(word_values).max(), 1e-30):
+            notes = ("The map is constant: no word ranks above another, so its order is the seeded random one "
+                     "and its curves say nothing about the method.",)
+        results[name] = Faithfulness(curves(word_values), references, steps, "pad", unit, seed, notes)
+    return results

@@ -92,3 +92,35 @@ def _ssim(a: np.ndarray, b: np.ndarray) -> float:
     if np.ptp(a) == 0 and np.ptp(b) == 0:
         return 1.0
     return min(1.0, max(-1.0, float(structural_similarity(a, b, data_range=1.0))))
+
+
+class VectorComparison:
+    """Spearman and SSIM of one value per word against an original, for text.
+
+    Spearman as for maps. SSIM over the whole vector as one window (Wang et al. 2004's formula on the
+    global means, variances and covariance of the [0, 1]-normalised values, with their constants for
+    data range 1): a sentence is too short for sliding windows. Constant vectors follow the maps' rules."""
+
+    def __init__(self, original: np.ndarray, signed: bool):
+        self.signed = signed
+        self.values = np.abs(original) if signed else np.asarray(original, dtype=np.float64)
+        self._ranks = _centred_ranks(self.values)
+        self._unit = _unit_range(self.values)
+
+    def __call__(self, values: np.ndarray) -> tuple[float, float]:
+        other = np.abs(values) if self.signed else np.asarray(values, dtype=np.float64)
+        if other.shape != self.values.shape:
+            raise ValueError(f"cannot compare {other.shape} values with {self.values.shape}")
+        if np.array_equal(other, self.values):
+            return 1.0, 1.0
+        return _spearman(self._ranks, _centred_ranks(other)), _global_ssim(self._unit, _unit_range(other))
+
+
+def _global_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return 1.0
+    c1, c2 = 0.01**2, 0.03**2
+    ma, mb = a.mean(), b.mean()
+    va, vb, cov = a.var(), b.var(), ((a - ma) * (b - mb)).mean()
+    value = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2))
+    return min(1.0, max(-1.0, float(value)))

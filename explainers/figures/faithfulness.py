@@ -1,5 +1,6 @@
 """Faithfulness figures and words: every map's deletion and insertion curves beside the references,
-and a plain verdict per map. Pure functions of records: no torch."""
+and a plain verdict per map, for photos (regions) and texts (words) alike. Maps come as (name,
+Faithfulness) pairs, all measured on one input and target. Pure functions of records: no torch."""
 
 from __future__ import annotations
 
@@ -16,43 +17,62 @@ from .image import escape, method_title
 MARGIN = 0.01  # area differences below this are "about the same" (the random reference moves ~0.01 between seeds)
 COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 REFERENCE_STYLE = {"random": dict(color="#7f7f7f", dash="dash"), "centre": dict(color="#7f7f7f", dash="dot")}
-REPLACEMENT_WORDS = {"blurred": "the photo blurred", "black": "black", "mean": "the photo's mean colour"}
+REPLACEMENT_WORDS = {"blurred": "the photo blurred", "black": "black", "mean": "the photo's mean colour",
+                     "pad": "the [PAD] token (the Integrated Gradients baseline)"}
+Named = Sequence[tuple[str, Faithfulness]]
 
 
 def measured(explanations: Sequence[ImageExplanation]) -> list[ImageExplanation]:
     return [e for e in explanations if e.faithfulness is not None]
 
 
-def faithfulness_figure(explanations: Sequence[ImageExplanation], title: str = "") -> go.Figure:
+def named_maps(explanations: Sequence[ImageExplanation]) -> list[tuple[str, Faithfulness]]:
+    """An image report's measured maps as (title, Faithfulness) pairs."""
+    return [(method_title(e), e.faithfulness) for e in measured(explanations)]
+
+
+def _text(faithfulness: Faithfulness) -> bool:
+    return faithfulness.replacement == "pad"
+
+
+def _subject(faithfulness: Faithfulness) -> str:
+    return "text" if _text(faithfulness) else "photo"
+
+
+def _parts(faithfulness: Faithfulness) -> str:
+    return "words" if _text(faithfulness) else "regions"
+
+
+def faithfulness_figure(named: Named, target: str, title: str = "") -> go.Figure:
     """Deletion and insertion side by side: one line per map, the references dashed and dotted in grey."""
-    shown = measured(explanations)
     figure = make_subplots(
         rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
         subplot_titles=("Deletion: most attributed removed first (lower area is better)",
                         "Insertion: most attributed revealed first (higher area is better)"),
     )
-    first = shown[0].faithfulness
-    lines = [(method_title(e), e.faithfulness.curves, dict(color=COLOURS[i % len(COLOURS)], width=3))
-             for i, e in enumerate(shown)]
+    first = named[0][1]
+    parts = _parts(first)
+    lines = [(name, f.curves, dict(color=COLOURS[i % len(COLOURS)], width=3)) for i, (name, f) in enumerate(named)]
     lines += [(REFERENCE_NAMES[name], curves, dict(REFERENCE_STYLE[name], width=2))
               for name, curves in first.references.items()]
     for name, curves, style in lines:
         for column, values, auc in ((1, curves.deletion, curves.deletion_auc), (2, curves.insertion, curves.insertion_auc)):
             figure.add_trace(
                 go.Scatter(
-                    x=curves.fractions * 100, y=values, mode="lines", name=name, legendgroup=name,
+                    x=curves.fractions * 100, y=values, mode="lines", name=escape(name), legendgroup=name,
                     showlegend=column == 1, line=style,
-                    hovertemplate=f"{name}<br>%{{x:.0f}}% of regions<br>probability %{{y:.1%}}"
+                    hovertemplate=f"{escape(name)}<br>%{{x:.0f}}% of {parts}<br>probability %{{y:.1%}}"
                                   f"<br>area {auc:.3f}<extra></extra>",
                 ),
                 row=1, col=column,
             )
-    figure.update_xaxes(title="% of the photo's regions removed / revealed", range=[0, 100], ticksuffix="%")
+    figure.update_xaxes(title=f"% of the {_subject(first)}'s {parts} removed / revealed", range=[0, 100], ticksuffix="%")
     figure.update_yaxes(title="probability of the explained class", tickformat=".0%", rangemode="tozero", col=1)
-    target = escape(shown[0].target.label.split(",")[0])
+    target = escape(target.split(",")[0])
+    removed = "words" if _text(first) else "pixels"
     figure.update_layout(
         title=escape(title) if title else f"How fast does “{target}” fall and come back? "
-                                          f"<sup>removed pixels become {REPLACEMENT_WORDS[first.replacement]}</sup>",
+                                          f"<sup>removed {removed} become {escape(REPLACEMENT_WORDS[first.replacement])}</sup>",
         height=460, margin=dict(l=10, r=10, t=90, b=40), legend=dict(orientation="h", y=-0.2),
     )
     return figure
@@ -73,17 +93,19 @@ def verdict(name: str, faithfulness: Faithfulness) -> str:
     """Plain sentences with numbers a teacher can say: how much must go before the probability halves?"""
     if faithfulness.notes:
         return faithfulness.notes[0]
-    curves, random, centre = faithfulness.curves, faithfulness.references["random"], faithfulness.references["centre"]
+    curves, random = faithfulness.curves, faithfulness.references["random"]
+    subject, parts = _subject(faithfulness), _parts(faithfulness)
     start, full = float(curves.deletion[0]), float(curves.insertion[-1])
     removed, random_removed = (crossing(c.fractions, c.deletion, start / 2, falling=True) for c in (curves, random))
     revealed, random_revealed = (crossing(c.fractions, c.insertion, full / 2, falling=False) for c in (curves, random))
-    opening = {"faithful": "Faithful on this photo", "partly: deletion only": "Partly faithful (deletion only)",
+    opening = {"faithful": f"Faithful on this {subject}", "partly: deletion only": "Partly faithful (deletion only)",
                "partly: insertion only": "Partly faithful (insertion only)",
-               "not faithful here": "Not faithful on this photo"}[judgement(faithfulness)]
+               "not faithful here": f"Not faithful on this {subject}"}[judgement(faithfulness)]
     text = (f"{opening}: removing {_share(removed)} of what {name} ranks highest halves the probability "
             f"(from {start:.0%}), a random order needs {_share(random_removed)}; revealing {_share(revealed)} of its "
-            f"regions first brings back half of it, a random order needs {_share(random_revealed)}.")
-    if judgement(faithfulness) != "not faithful here":
+            f"{parts} first brings back half of it, a random order needs {_share(random_revealed)}.")
+    centre = faithfulness.references.get("centre")
+    if centre is not None and judgement(faithfulness) != "not faithful here":
         beats_centre = (curves.deletion_auc < centre.deletion_auc - MARGIN
                         and curves.insertion_auc > centre.insertion_auc + MARGIN)
         text += (" It also beats the centre-first order." if beats_centre else
@@ -107,15 +129,14 @@ def _share(fraction: float | None) -> str:
     return "all (it never does)" if fraction is None else f"{fraction:.0%}"
 
 
-def faithfulness_rows(explanations: Sequence[ImageExplanation]) -> list[dict]:
+def faithfulness_rows(named: Named) -> list[dict]:
     """The table under the figure: areas of every map and the references, and a few words of judgement."""
     rows = []
-    for e in measured(explanations):
-        rows.append({"map": method_title(e), "deletion area (lower is better)": round(e.faithfulness.curves.deletion_auc, 3),
-                     "insertion area (higher is better)": round(e.faithfulness.curves.insertion_auc, 3),
-                     "against a random order": judgement(e.faithfulness)})
-    first = measured(explanations)[0].faithfulness
-    for key, curves in first.references.items():
+    for name, f in named:
+        rows.append({"map": name, "deletion area (lower is better)": round(f.curves.deletion_auc, 3),
+                     "insertion area (higher is better)": round(f.curves.insertion_auc, 3),
+                     "against a random order": judgement(f)})
+    for key, curves in named[0][1].references.items():
         rows.append({"map": f"reference: {REFERENCE_NAMES[key].lower()}", "deletion area (lower is better)":
                      round(curves.deletion_auc, 3), "insertion area (higher is better)": round(curves.insertion_auc, 3),
                      "against a random order": ""})
@@ -130,8 +151,9 @@ def faithfulness_caption(faithfulness: Faithfulness) -> str:
 
 
 def replacement_note(faithfulness: Faithfulness) -> str:
+    removed = "words" if _text(faithfulness) else "regions"
     return (
-        f"Removed regions ({faithfulness.unit}, {faithfulness.steps} steps) become "
+        f"Removed {removed} ({faithfulness.unit}, {faithfulness.steps} steps) become "
         f"{REPLACEMENT_WORDS[faithfulness.replacement]}. Whatever replaces them is something the model never saw "
         "in training, so part of a drop can be the model reacting to the replacement itself: compare maps only "
         "with the same replacement, and against the references, which use it too."

@@ -85,11 +85,12 @@ def attribution_text_figure(labels: Sequence[str], values: np.ndarray, title: st
     return figure
 
 
-def attribution_bars(labels: Sequence[str], values: np.ndarray, title: str) -> go.Figure:
+def attribution_bars(labels: Sequence[str], values: np.ndarray, title: str,
+                     axis: str = "attribution (sums to f(x) − f(baseline))") -> go.Figure:
     """One bar per token or word, in reading order from the top; red raised the score, blue lowered it."""
     colours = ["#b2182b" if v >= 0 else "#2166ac" for v in values]
     figure = _token_bars(labels, values, colours, "attribution %{x:+.4g}", title)
-    figure.update_xaxes(title="attribution (sums to f(x) − f(baseline))", zeroline=True, zerolinecolor="#444")
+    figure.update_xaxes(title=escape(axis), zeroline=True, zerolinecolor="#444")
     return figure
 
 

@@ -74,15 +74,19 @@ def _whole(name: str, value, low: int, high: int, unit: str = "", why: str = "")
     return number
 
 
-def _check_seed(seed) -> int:
+def check_seed(seed) -> int:
     return _whole("Seed", seed, 0, SEED_MAX)
+
+
+def check_samples(samples) -> int:
+    return _whole("Samples", samples, *SAMPLES)
 
 
 def check_image_settings(segments, samples: Sequence, patch, stride, height: int, width: int) -> None:
     """Every image setting at once, before any model work: a clear message for the first one out of range."""
     _whole("Segments", segments, *SEGMENTS)
     for count in samples:
-        _whole("Samples", count, *SAMPLES)
+        check_samples(count)
     patch = _whole("Patch", patch, PATCH_MIN, min(height, width), " pixels", ", the input's shorter side")
     _whole("Stride", stride, 1, patch, " pixels", ", the patch side")
 
@@ -244,7 +248,7 @@ def _sampled(kind: str, parts: _Parts, samples: int, seed: int) -> torch.Tensor:
 
 
 def _superpixel_map(kind, forward, pixels, baseline, target, labels, samples, seed, progress) -> PerturbationResult:
-    samples, seed = _whole("Samples", samples, *SAMPLES), _check_seed(seed)
+    samples, seed = check_samples(samples), check_seed(seed)
     labels = np.asarray(labels)
     if pixels.ndim != 4 or labels.shape != tuple(pixels.shape[-2:]):
         raise ValueError(f"the label map {labels.shape} must match the pixels {tuple(pixels.shape)}")
@@ -325,7 +329,7 @@ def _on_first_pieces(values: torch.Tensor, words: Sequence[Sequence[int]], lengt
 
 
 def _word_values(kind, forward, embeddings, baseline, target, words, samples, seed, progress) -> PerturbationResult:
-    samples, seed = _whole("Samples", samples, *SAMPLES), _check_seed(seed)
+    samples, seed = check_samples(samples), check_seed(seed)
     parts = _word_parts(forward, embeddings, baseline, target, words, progress, samples if len(words) > 1 else 2)
     values = _sampled(kind, parts, samples, seed)
     params = {"words": parts.count, "samples": samples, "seed": seed}

@@ -53,17 +53,23 @@ def text_record(report: TextReport, method: str, source: str | None = None) -> d
         "special_tokens": [i for i, s in enumerate(report.special) if s],
         "truncation": report.truncation_notice,
     }
-    if method == "integrated-gradients" and report.attribution is not None:
-        values = report.attribution.values
+    attribution = report.token_map(method)
+    if attribution is not None:
+        values = attribution.values
         groups = token_groups(report, merge_words=True, hide_special=True)
         record["attribution"] = _rounded(values)
         record["words"] = [
             {"word": word, "tokens": indices, "attribution": _rounded(value)}
             for (word, indices), value in zip(groups, grouped_values(values, groups))
         ]
-        record["parameters"] = report.attribution.params
-        record["convergence_delta"] = report.attribution.convergence_delta
-        record["explained_output_difference"] = report.attribution.output_difference
+        record["parameters"] = attribution.params
+        if attribution.convergence_delta is not None:
+            record["convergence_delta"] = attribution.convergence_delta
+            record["explained_output_difference"] = attribution.output_difference
+        if attribution.faithfulness is not None:
+            record["faithfulness"] = attribution.faithfulness.as_dict()
+        if attribution.sanity is not None:
+            record["sanity"] = attribution.sanity.record()
     if method == "attention" and report.attention is not None:
         record["attention_shape"] = list(report.attention.shape)  # layers, heads, query token, key token
         record["attention"] = _rounded(report.attention)

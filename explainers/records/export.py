@@ -42,14 +42,14 @@ def attribution_csv(explanation: ImageExplanation) -> str:
     return buffer.getvalue()
 
 
-def text_attribution_csv(report: TextReport) -> str:
+def text_attribution_csv(report: TextReport, method: str = "integrated-gradients") -> str:
     """One row per token: position, token, the word it belongs to, attribution; context on top."""
     buffer = io.StringIO()
-    buffer.write(f"# model: {report.model.name}\n# method: integrated-gradients\n")
+    buffer.write(f"# model: {report.model.name}\n# method: {method}\n")
     buffer.write(f"# target: {report.target.index} {report.target.label}\n")
     word_of = {i: word for word, indices in token_groups(report, True, False) for i in indices}
     writer = csv.writer(buffer)
     writer.writerow(["position", "token", "word", "attribution"])
-    for i, (token, value) in enumerate(zip(report.tokens, report.attribution.values)):
+    for i, (token, value) in enumerate(zip(report.tokens, report.token_map(method).values)):
         writer.writerow([i, token, word_of.get(i, token), f"{value:.6g}"])
     return buffer.getvalue()

@@ -13,7 +13,9 @@ import numpy as np
 if TYPE_CHECKING:  # common.py imports this module
     from .common import Prediction
 
-EDGES = "edges"  # the model-independent reference's name in results
+EDGES = "edges"  # the model-independent reference's name in results: images
+WORD_LENGTHS = "word lengths"  # and text
+REFERENCE_WORDS = {EDGES: "edge detector", WORD_LENGTHS: "word lengths"}
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class SanityResult:
     """The check of one method on one photo and class; plain values only, so it pickles."""
 
     method: SanityCurve
-    reference: SanityCurve  # the edge detector: model-independent, so its similarity stays at 1
+    reference: SanityCurve  # edges (images) or word lengths (text): model-independent, similarity stays at 1
     model: str
     target: Prediction
     note: str  # what was randomised, and how the model's parts were found
@@ -47,6 +49,11 @@ class SanityResult:
     rule_step: int  # the step (1-based) the pass rule reads
     seed: int  # of the re-initialised weights
     step_bytes: tuple[int, ...]  # memory of each step's copy: bytes of tensors the shared model does not hold
+
+    @property
+    def subject(self) -> str:
+        """What the map is of: "photo" or "text"."""
+        return "text" if self.reference.name == WORD_LENGTHS else "photo"
 
     @property
     def steps(self) -> tuple[str, ...]:
@@ -60,8 +67,7 @@ class SanityResult:
         """{"steps": [...], "similarity": [...], "ssim": [...], "passed": bool} for the method."""
         return self.method.as_dict()
 
-
     def record(self) -> dict:
         """The JSON object of the command line and the page's downloads: the contract fields, then context."""
         return {**self.as_dict(), "threshold": self.threshold, "rule_step": self.rule_step, "seed": self.seed,
-                "note": self.note, "reference": {"name": EDGES, **self.reference.as_dict()}}
+                "note": self.note, "reference": {"name": self.reference.name, **self.reference.as_dict()}}

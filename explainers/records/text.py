@@ -10,14 +10,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from .common import ModelSummary, Prediction
+from .faithfulness import Faithfulness
+from .sanity import SanityResult
 
 
 @dataclass(frozen=True)
 class TokenAttribution:
-    values: np.ndarray  # (T,) one signed value per token; special tokens are 0 by construction
-    convergence_delta: float  # sum(values) - (f(x) - f(baseline))
-    output_difference: float  # f(x) - f(baseline) of the explained output
+    """One signed value per token for one label: Integrated Gradients (with its completeness check) or a
+    perturbation method over words (LIME, Kernel SHAP, Occlusion: the word's value on its first piece)."""
+
+    values: np.ndarray  # (T,) special tokens are 0 by construction
+    convergence_delta: float | None  # sum(values) - (f(x) - f(baseline)); None where nothing promises it
+    output_difference: float | None  # f(x) - f(baseline) of the explained output
     params: dict
+    method: str = "integrated-gradients"
+    faithfulness: Faithfulness | None = None  # word deletion / insertion against a random order, when asked
+    sanity: SanityResult | None = None  # the model-randomisation check over the encoder's layers, when asked
 
 
 @dataclass(frozen=True)
@@ -35,9 +43,18 @@ class TextReport:
     total_tokens: int
     max_tokens: int
     cut_at: int | None  # character where the text was truncated
-    attribution: TokenAttribution | None = None
+    attribution: TokenAttribution | None = None  # Integrated Gradients
     attention: np.ndarray | None = None  # (layers, heads, T, T), rows sum to 1
     rollout: np.ndarray | None = None  # (T, T)
+    perturbations: tuple[TokenAttribution, ...] = ()  # LIME, Kernel SHAP, Occlusion, in the order asked
+
+    @property
+    def token_maps(self) -> tuple[TokenAttribution, ...]:
+        """Every per-token attribution: Integrated Gradients first, then the perturbation methods."""
+        return ((self.attribution,) if self.attribution is not None else ()) + self.perturbations
+
+    def token_map(self, method: str) -> TokenAttribution | None:
+        return next((m for m in self.token_maps if m.method == method), None)
 
     @property
     def truncation_notice(self) -> str | None:

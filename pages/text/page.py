@@ -27,9 +27,8 @@ classifier = model.classifier(text_view.label_descriptions()) if text_view.is_ze
 
 request = text_view.request_form(classifier)
 if request is not None:
-    result = text_view.run(classifier, request)
-    if result is not None:
-        st.session_state["text_result"] = result
+    text_view.run(classifier, request)
+text_view.follow()
 
 stored = st.session_state.get("text_result")
 if stored:
