@@ -91,7 +91,7 @@ def main() -> None:
             encoding = classifier.encode(text)
             with torch.no_grad():
                 target = int(classifier.logits(encoding.ids)[0].argmax())
-            ours_s, ours = timed(lambda: _token_ig(classifier, encoding.ids, encoding.special, target, TextSettings()), args.repeats)
+            ours_s, ours = timed(lambda: _token_ig(classifier, encoding, target, TextSettings()), args.repeats)
             lig_s, (lig_delta, lig_difference) = timed(
                 lambda: captum_lig(classifier, encoding.ids, encoding.special, target), args.repeats
             )

@@ -5,7 +5,8 @@
         [--faithfulness] [--sanity] [--json]
     python -m explainers text TEXT [TEXT ...] [--model NAME] [--method ...] [--target INDEX|LABEL]
         [--samples N] [--seed N] [--faithfulness] [--sanity] [--json]
-    python -m explainers clip IMAGE [IMAGE ...] --prompts P [P ...] [--model NAME] [--method ...] [--target N] [--json]
+    python -m explainers clip IMAGE [IMAGE ...] --prompts P [P ...] [--model NAME] [--method ...] [--target N]
+        [--faithfulness] [--sanity] [--json]
 
 The model loads once; every input is explained in turn. A bad input prints a clear message for
 itself (a JSON line with "error" under --json) and the others still run; the exit code is 1
@@ -88,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--method", default="gradcam", choices=CLIP_CLI_METHODS)
     clip.add_argument("--target", default=None, help="prompt number, from 0 (default: the best match)")
     clip.add_argument("--layer", default=None, help="Grad-CAM: the block whose input is read (default: the last)")
+    clip.add_argument("--faithfulness", action="store_true",
+                      help="gradcam, relevancy: add deletion / insertion areas on the prompt's probability")
+    clip.add_argument("--faithfulness-steps", type=int, default=None, metavar="N",
+                      help="steps per faithfulness curve (default 20)")
+    clip.add_argument("--replacement", default=None, choices=("blurred", "black", "mean"),
+                      help="faithfulness: what removed pixels become (default blurred)")
+    clip.add_argument("--sanity", action="store_true",
+                      help="gradcam, relevancy: add the sanity check, the image tower re-initialised top-down")
     clip.add_argument("--json", action="store_true", help="print one JSON object per image (JSON Lines)")
     return parser
 
@@ -237,6 +246,10 @@ def run_clip(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from models.image_text_models import load_image_text_model
     from models.runtime import configure_torch
 
+    from dataclasses import replace
+
+    from .evaluation.clip_sanity import with_clip_sanity
+    from .evaluation.faithfulness import check_steps
     from .tasks.clip import ClipSettings, PromptError, clean_prompts, explain_image_text
     from .inputs.image import decode_image
     from .records.as_json import clip_record
@@ -257,12 +270,28 @@ def run_clip(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.layer is not None and args.layer not in model.layers:
         print(f"error: unknown layer {args.layer!r}; choose one of: {', '.join(model.layers)}", file=sys.stderr)
         return 2
-    settings = ClipSettings(layer=args.layer)
+    for flag in ("faithfulness", "sanity"):
+        if getattr(args, flag) and args.method not in ("gradcam", "relevancy"):
+            print(f"error: --{flag} checks an image map: choose --method gradcam or relevancy", file=sys.stderr)
+            return 2
+    if args.sanity and not model.randomisable_parts():
+        print(f"error: {model.info.name} cannot be sanity-checked: nothing in it can be re-initialised", file=sys.stderr)
+        return 2
+    changes = {"faithfulness_steps": args.faithfulness_steps, "faithfulness_replacement": args.replacement}
+    settings = replace(ClipSettings(layer=args.layer, faithfulness=args.faithfulness),
+                       **{k: v for k, v in changes.items() if v is not None})
+    try:
+        check_steps(settings.faithfulness_steps)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     failures, noted = 0, False
     for path in args.paths:
         try:
             rgb = decode_image(Path(path).read_bytes()).rgb
             report = explain_image_text(model, [rgb], args.prompts, methods, args.target, settings, args.template)
+            if args.sanity:
+                report = with_clip_sanity(model, rgb, report, settings)
         except Exception as error:  # one bad input must not stop a batch audit
             failures += 1
             _report_failure(path, _message(path, error), args.json)
@@ -281,6 +310,7 @@ def _clip_summary(record: dict) -> str:
     lines += [f"  {p['score']:7.2%}  {p['index']:>3}  {p['label']}" for p in record["predictions"]]
     if "attribution_shape" in record:
         lines.append(f"  {METHOD_NAMES[record['method']]} for prompt {record['target']['index']}: map {record['attribution_shape']}")
+        lines += _evidence_lines(record)
     if "tokens" in record:
         pairs = [f"{t}:{v:+.3f}" for t, v in zip(record["tokens"], record["attribution"])]
         lines.append(f"  word relevance for prompt {record['target']['index']}: {' '.join(pairs)}")

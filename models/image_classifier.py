@@ -36,6 +36,13 @@ class InputPolicy:
     fixed_size: tuple[int, int] | None = None  # (height, width) for models that need one size
 
 
+def pixel_range(policy: InputPolicy) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised values of black and white under `policy`, per channel, shaped (1, 3, 1, 1)."""
+    mean = torch.tensor(policy.mean).view(1, 3, 1, 1)
+    std = torch.tensor(policy.std).view(1, 3, 1, 1)
+    return (0 - mean) / std, (1 - mean) / std
+
+
 class ImageClassifier:
     def __init__(
         self,
@@ -96,9 +103,7 @@ class ImageClassifier:
 
     def pixel_range(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Normalised values of black and white, per channel, shaped (1, 3, 1, 1)."""
-        mean = torch.tensor(self.policy.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.policy.std).view(1, 3, 1, 1)
-        return (0 - mean) / std, (1 - mean) / std
+        return pixel_range(self.policy)
 
     def logits(self, pixels: torch.Tensor) -> torch.Tensor:
         if self._logits_fn is not None:

@@ -9,19 +9,27 @@ explanations each offers the same hook-free entry points as the other adapters:
   attention map, still in the autograd graph (gradient-weighted relevancy); None for a CNN;
 - `text_embedding_from(word_embeddings, ids)`: prompt embeddings from word embeddings the explainer
   owns (Integrated Gradients over words).
+
+`with_random` makes a private copy whose image tower has some parts re-initialised (the sanity check),
+sharing everything else, the text tower included (models/randomise.py).
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import cv2
+import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
-from .image_classifier import ImageClassifier, InputPolicy
+from .image_classifier import ImageClassifier, InputPolicy, pixel_range
 from .info import ModelInfo
+from .randomise import Part, random_copy, randomised_after
 
 Grid = Callable[[torch.Tensor], torch.Tensor]  # leaf (1, ...) -> (channels, h, w)
 
@@ -39,6 +47,7 @@ class ImageTextModel:
 
     max_prompt_tokens: int
     layers: tuple[str, ...] = ()
+    randomised: tuple[str, ...] = ()  # image-tower parts re-initialised by with_random, top-down
 
     def __init__(self, info: ModelInfo, policy: InputPolicy, tokenizer, scale: float, how: str, lock=None):
         self.info = info
@@ -56,9 +65,21 @@ class ImageTextModel:
     def has_attention(self) -> bool:
         return False
 
+    def resized(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 RGB at the image tower's input size: the whole photo, so maps cover every pixel shown."""
+        height, width = self.policy.fixed_size
+        shrinking = height * width < rgb.shape[0] * rgb.shape[1]
+        return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
     def preprocess(self, rgb) -> torch.Tensor:
-        # The whole photo at the tower's input size: maps then cover every pixel the user sees.
-        return _preprocess(self.policy, rgb)
+        x = torch.from_numpy(np.ascontiguousarray(self.resized(rgb))).permute(2, 0, 1)[None].float().div_(255)
+        mean = torch.tensor(self.policy.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.policy.std).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    def pixel_range(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised values of black and white, per channel, shaped (1, 3, 1, 1)."""
+        return pixel_range(self.policy)
 
     def tokenize(self, prompts: Sequence[str]) -> Prompts:
         # split_special_tokens: a prompt typed with "<|endoftext|>" or "[SEP]" means those characters;
@@ -113,6 +134,22 @@ class ClipModel(ImageTextModel):
     @property
     def has_attention(self) -> bool:
         return True
+
+    def randomisable_parts(self) -> tuple[Part, ...]:
+        """The image tower top-down: its projection head, each block from the last, then its embeddings."""
+        vision = self.network.vision_model
+        blocks = [(f"block {i + 1}", block) for i, block in enumerate(vision.encoder.layers)]
+        return (("head", nn.ModuleList([vision.post_layernorm, self.network.visual_projection])), *reversed(blocks),
+                ("embeddings", nn.ModuleList([vision.embeddings, vision.pre_layrnorm])))
+
+    def with_random(self, names: Sequence[str], seed: int = 0) -> ClipModel:
+        """A private copy (its own lock) with the named image-tower parts re-initialised; this model is only read."""
+        with self.lock:
+            twin = ClipModel(random_copy(self.network, self.randomisable_parts(), names, seed), self.tokenizer,
+                             self.policy, self.info)
+        twin.randomised = randomised_after(self.randomisable_parts(), self.randomised, names)
+        twin.info = replace(self.info, note=f"image tower re-initialised: {' + '.join(twin.randomised)}")
+        return twin
 
     def _vision_start(self, pixels: torch.Tensor) -> torch.Tensor:
         vision = self.network.vision_model
@@ -203,8 +240,32 @@ class ConseModel(ImageTextModel):
             names = self.tokenize(list(classifier.labels))
             self.class_embeddings = self.text_embedding_from(self.word_embeddings(names.ids), names.ids)
 
+    @property
+    def network(self) -> nn.Module:
+        """The image tower (what the sanity check randomises); the text encoder is `text_network`."""
+        return self.classifier.network
+
+    def resized(self, rgb: np.ndarray) -> np.ndarray:
+        return self.classifier.resized(rgb)
+
     def preprocess(self, rgb) -> torch.Tensor:
         return self.classifier.preprocess(rgb)
+
+    def pixel_range(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.classifier.pixel_range()
+
+    def randomisable_parts(self) -> tuple[Part, ...]:
+        return self.classifier.randomisable_parts()
+
+    def with_random(self, names: Sequence[str], seed: int = 0) -> ConseModel:
+        """A private copy whose classifier has the named parts re-initialised; the class-name embeddings,
+        from the text encoder, stay."""
+        twin = copy.copy(self)
+        twin.classifier = self.classifier.with_random(names, seed)
+        twin.lock = twin.classifier.lock
+        twin.randomised = twin.classifier.randomised
+        twin.info = replace(self.info, note=f"image classifier re-initialised: {' + '.join(twin.randomised)}")
+        return twin
 
     def image_embedding_from(self, pixels, layer):
         logits, leaf = self.classifier.forward_from(pixels, layer)
@@ -224,15 +285,3 @@ class ConseModel(ImageTextModel):
         states, weights = output.last_hidden_state, mask[..., None].to(output.last_hidden_state.dtype)
         return F.normalize((states * weights).sum(1) / weights.sum(1).clamp_min(1), dim=-1)
 
-
-def _preprocess(policy: InputPolicy, rgb) -> torch.Tensor:
-    import cv2
-    import numpy as np
-
-    height, width = policy.fixed_size
-    shrinking = height * width < rgb.shape[0] * rgb.shape[1]
-    resized = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
-    x = torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None].float().div_(255)
-    mean = torch.tensor(policy.mean).view(1, 3, 1, 1)
-    std = torch.tensor(policy.std).view(1, 3, 1, 1)
-    return (x - mean) / std

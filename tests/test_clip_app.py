@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 import models.network
 import ui.clip_view
+import ui.jobs
 from conftest import shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -27,9 +28,11 @@ def clip_app() -> AppTest:
     return app
 
 
-def explain(app: AppTest, prompts: str, samples=("Cat (Chelsea)",), template="a photo of {}") -> AppTest:
+def explain(app: AppTest, prompts: str, samples=("Cat (Chelsea)",), template="a photo of {}", form=None) -> AppTest:
     app.multiselect(key="clip_samples").set_value(list(samples))
     app.run()
+    if form is not None:
+        form(app)  # more of the form's settings
     app.text_area(key="clip_prompts").set_value(prompts)
     app.text_input(key="clip_template").set_value(template)
     app.button[0].click().run()
@@ -61,7 +64,7 @@ def test_picking_another_prompt_redraws_without_recomputing(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ui.clip_view, "explain_image_text", counting)
-    ui.clip_view._explain.clear()
+    ui.jobs.server_jobs.clear()
     app = explain(clip_app(), "a dog\na cat")
     app.selectbox(key="clip_target").set_value(0).run()
     app.slider(key="clip_opacity").set_value(0.3).run()
@@ -91,3 +94,23 @@ def test_duplicate_and_single_prompts_are_explained_with_a_note():
     app = explain(clip_app(), "a cat\na cat")
     notes = shown(app.info)
     assert "appears twice" in notes and "single prompt" in notes
+
+
+def test_faithfulness_and_the_sanity_check_for_the_chosen_prompt():
+    def evidence(app):
+        app.checkbox(key="clip_faithfulness").check()
+        app.slider(key="clip_faith_steps").set_value(6)
+        app.checkbox(key="clip_sanity").check()
+
+    app = explain(clip_app(), "a dog\na cat", form=evidence)
+    assert not app.error
+    headers = [h.value for h in app.subheader]
+    assert "How faithful are the maps for “a photo of a cat”?" in headers
+    assert "Sanity check: does the map depend on what the image tower learned?" in headers
+    table = app.dataframe[0].value
+    assert list(table["map"]) == ["Grad-CAM", "reference: random order (seeded)", "reference: centre first"]
+    assert "6 steps" in shown(app.caption) and "image classifier" not in shown(app.error)
+    verdict = shown(app.success) + shown(app.warning)
+    assert "**Grad-CAM**: Passes" in verdict or "**Grad-CAM**: Fails" in verdict
+    app.selectbox(key="clip_target").set_value(0).run()  # the other prompt: its own evidence, no recomputing
+    assert "How faithful are the maps for “a photo of a dog”?" in [h.value for h in app.subheader]

@@ -9,6 +9,11 @@ from functools import partial
 
 import streamlit as st
 
+from explainers.evaluation.clip_sanity import with_clip_sanity
+from explainers.evaluation.faithfulness import MIN_STEPS
+from explainers.evaluation.sanity import SanityError
+from explainers.figures.faithfulness import faithfulness_figure, faithfulness_rows, replacement_note, verdict
+from explainers.figures.sanity import sanity_chart, sanity_maps_figure, sanity_verdict
 from explainers.tasks.clip import CLIP_METHODS, MAX_PROMPTS, ClipSettings, PromptError, explain_image_text
 from explainers.figures.clip import prompt_bars, similarity_figure
 from explainers.records.clip import ClipReport
@@ -20,8 +25,9 @@ from explainers.figures.text import attribution_bars, attribution_text_figure
 from explainers.records.common import METHOD_NAMES
 
 from .image_view import UPLOAD_TYPES, ImageInput
+from .jobs import Cancelled, server_jobs, watch, watcher_id
 from .markdown import plain
-from .resources import releasing_memory, sha256
+from .resources import sha256
 
 log = logging.getLogger(__name__)
 MAX_IMAGES = 6
@@ -36,6 +42,7 @@ class Request:
     methods: tuple[str, ...]
     image_index: int
     settings: ClipSettings
+    sanity: bool = False  # the image-tower randomisation check for every map
 
 
 def choose_images() -> list[ImageInput]:
@@ -72,33 +79,61 @@ def request_form(model, names: list[str]) -> Request | None:
         if "gradcam" in available and model.layers:
             layer = st.selectbox("Grad-CAM layer", list(reversed(model.layers)), key="clip_layer", persist_state="session",
                                  help="For a ViT, the input of this block, its patch tokens as a grid.")
+        faithfulness = st.checkbox(
+            "Measure faithfulness of every prompt's maps (deletion and insertion on that prompt's probability)",
+            value=False, key="clip_faithfulness", persist_state="session",
+            help="About 2 x (steps + 1) forward passes per map and per reference, for every prompt.",
+        )
+        steps = st.slider("Faithfulness steps per curve", MIN_STEPS, 100, ClipSettings.faithfulness_steps,
+                          key="clip_faith_steps", persist_state="session")
+        sanity = st.checkbox(
+            "Sanity check: re-initialise the image tower top-down and recompute every map", value=False,
+            key="clip_sanity", persist_state="session",
+            help="Adebayo et al. 2018: one recomputation per part of the image tower, for every prompt and map.",
+        )
         submitted = st.form_submit_button("Explain", type="primary")
     if not submitted:
         return None
-    return Request(tuple(prompts.splitlines()), template.strip(), tuple(methods), image_index, ClipSettings(layer=layer))
+    settings = ClipSettings(layer=layer, faithfulness=faithfulness, faithfulness_steps=steps)
+    return Request(tuple(prompts.splitlines()), template.strip(), tuple(methods), image_index, settings, sanity)
 
 
-@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
-@releasing_memory
-def _explain(image_keys: tuple, model_key: str, prompts, template, methods, image_index, settings_key: str,
-             _model, _images, _settings) -> ClipReport:
-    return explain_image_text(_model, _images, prompts, methods, None, _settings, template, image_index, every_prompt=True)
+def run(model, images, decoded, request: Request, names: list[str]) -> None:
+    """Start (or join) the work for this request; `follow` watches it from here on, across reruns."""
+    key = ("clip", tuple(i.key for i in images), f"{model.info.name}|{model.info.source}", request)
+    rgbs = [d.rgb for d in decoded]
+
+    def work(progress):
+        report = explain_image_text(model, rgbs, request.prompts, request.methods, None, request.settings,
+                                    request.template, request.image_index, every_prompt=True, progress=progress)
+        if request.sanity and report.maps:
+            def step(done: int, total: int) -> None:
+                progress(f"Sanity check: {done} of {total} recomputations on a randomised copy", done, total)
+
+            report = with_clip_sanity(model, rgbs[request.image_index], report, request.settings, step)
+        return report
+
+    job = server_jobs().start(key, work, "Explaining…", watcher_id())
+    st.session_state["clip_job"] = (job, names, request.image_index)
 
 
-def run(model, images, decoded, request: Request) -> ClipReport | None:
+def follow() -> None:
+    """Watch this session's running request, if any, then keep its result; messages for what went wrong."""
+    slot = st.empty()  # on every run, so what follows keeps its place
+    pending = st.session_state.get("clip_job")
+    if pending is None:
+        return
+    job, names, image_index = pending
     try:
-        with st.spinner("Explaining…"):
-            return _explain(
-                tuple(i.key for i in images), f"{model.info.name}|{model.info.source}", request.prompts,
-                request.template, request.methods, request.image_index, repr(request.settings),
-                model, [d.rgb for d in decoded], request.settings,
-            )
-    except PromptError as error:
-        st.error(plain(error))
+        st.session_state["clip_result"] = (watch(job, "clip_cancel", slot), names, image_index)
+    except Cancelled:
+        slot.info("Cancelled. Press Explain to start again.")
+    except (PromptError, SanityError) as error:
+        slot.error(plain(error))
     except Exception as error:  # never show a traceback, a path or the user's data
         log.error("image-text explanation failed: %s", type(error).__name__)
-        st.error("Something went wrong while explaining. The app still works: try other prompts or photos.")
-    return None
+        slot.error("Something went wrong while explaining. The app still works: try other prompts or photos.")
+    del st.session_state["clip_job"]  # not reached when a rerun interrupts the wait: the next run watches on
 
 
 def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
@@ -142,9 +177,42 @@ def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
         st.plotly_chart(attribution_bars(labels, values, "Relevance per token"), key="clip_word_bars")
         st.caption(f"Completeness check: {completeness_text(words.attribution)}. Baseline: {words.attribution.params['baseline']}.")
         _download("Figure (HTML)", partial(figure_html, text), f"{stem}-words-prompt{chosen}.html", "text/html")
+    _show_evidence([m for m in report.maps if m.target.index == chosen], report.prompts[chosen], stem, chosen)
     explained = report if chosen == report.target.index else _retarget(report, chosen)
     record = partial(_records, explained, names[image_index])
     _download("Values (JSON Lines, one line per view)", record, f"{stem}-prompt{chosen}.jsonl", "application/json")
+
+
+def _show_evidence(maps, prompt: str, stem: str, chosen: int) -> None:
+    """Faithfulness and the sanity check of the chosen prompt's maps, when they were measured."""
+    named = [(METHOD_NAMES[m.method], m.faithfulness) for m in maps if m.faithfulness is not None]
+    if named:
+        st.subheader(f"How faithful are the maps for “{prompt}”?")
+        st.write("Deletion removes the regions a map ranks highest and watches this prompt's probability fall; "
+                 "insertion reveals them first into an empty image. A faithful map beats a random order.")
+        figure = faithfulness_figure(named, prompt)
+        st.plotly_chart(figure, key="clip-faithfulness-chart")
+        st.dataframe(faithfulness_rows(named), hide_index=True, key="clip-faithfulness-table")
+        for name, faithfulness in named:
+            st.markdown(f"**{plain(name)}**: {plain(verdict(name, faithfulness))}")
+        st.caption(plain(replacement_note(named[0][1])))
+        _download("Faithfulness figure (HTML)", partial(figure_html, figure), f"{stem}-faithfulness-prompt{chosen}.html",
+                  "text/html")
+    checked = [m for m in maps if m.sanity is not None]
+    if checked:
+        st.subheader("Sanity check: does the map depend on what the image tower learned?")
+        for explanation in checked:
+            result, name = explanation.sanity, METHOD_NAMES[explanation.method]
+            (st.success if result.passed else st.warning)(f"**{plain(name)}**: {plain(sanity_verdict(name, result))}")
+            pictures = sanity_maps_figure(result, f"{name} after each step (each map scaled to its own range)")
+            st.plotly_chart(pictures, key=f"clip-sanity-maps-{explanation.method}")
+            chart = sanity_chart(result, name)
+            st.plotly_chart(chart, key=f"clip-sanity-chart-{explanation.method}")
+            _download("Sanity check figures (HTML)", partial(figure_html, pictures, chart),
+                      f"{stem}-{explanation.method}-sanity-prompt{chosen}.html", "text/html")
+        first = checked[0].sanity
+        st.caption(plain(f"{first.note} Pass rule: rank correlation (Spearman) below {first.threshold} once step "
+                         f"{first.rule_step} is random. The shared model is never changed."))
 
 
 def _retarget(report: ClipReport, chosen: int) -> ClipReport:

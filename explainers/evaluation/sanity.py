@@ -71,17 +71,12 @@ def sanity_check(
         explanation = original or explain_image(classifier, rgb, (method,), target_index, settings).explanations[0]
         # The photo at the input size every copy shares: one edge map serves every step.
         edges = edge_map(classifier, rgb)
-        shared = {id(t) for t in _tensors(classifier)}
-        maps, step_bytes = [], []
-        twin = classifier
-        for done, part in enumerate(parts, 1):
-            twin = twin.with_random([part], seed)  # the previous copy's random parts, and one more
-            step_bytes.append(sum(t.nbytes for t in _tensors(twin) if id(t) not in shared))
-            maps.append(explain_image(twin, rgb, (method,), explanation.target.index, settings).explanations[0].scores)
-            if progress is not None:
-                progress(done, len(parts))
-        del twin  # the last copy; each earlier one went when the next replaced it
-    steps = tuple(" + ".join(parts[:k]) for k in range(1, len(parts) + 1))
+
+        def recompute(twin: ImageClassifier) -> np.ndarray:
+            return explain_image(twin, rgb, (method,), explanation.target.index, settings).explanations[0].scores
+
+        maps, step_bytes = cascade(classifier, parts, recompute, seed, progress)
+    steps = cumulative(parts)
     rule_step = min(RULE_STEP, len(parts))
     return SanityResult(
         method=_curve(method, explanation.signed, steps, explanation.scores, maps, rule_step),
@@ -94,6 +89,29 @@ def sanity_check(
         seed=seed,
         step_bytes=tuple(step_bytes),
     )
+
+
+def cascade(model, parts: list[str], recompute: Callable, seed: int,
+            progress: Callable[[int, int], None] | None = None) -> tuple[list[np.ndarray], list[int]]:
+    """`recompute(copy)` on copies of `model` with `parts` re-initialised cumulatively, one more per step
+    (call under the model's lock), and the bytes of tensors each copy holds that the model does not.
+    `model` is any adapter with `network` and `with_random(names, seed)`; each copy is dropped once the
+    next one is made from it."""
+    shared = {id(t) for t in _tensors(model)}
+    maps, step_bytes = [], []
+    twin = model
+    for done, part in enumerate(parts, 1):
+        twin = twin.with_random([part], seed)  # the previous copy's random parts, and one more
+        step_bytes.append(sum(t.nbytes for t in _tensors(twin) if id(t) not in shared))
+        maps.append(recompute(twin))
+        if progress is not None:
+            progress(done, len(parts))
+    return maps, step_bytes
+
+
+def cumulative(parts: list[str]) -> tuple[str, ...]:
+    """What is random after each step: "head", "head + stage 7", ..."""
+    return tuple(" + ".join(parts[:k]) for k in range(1, len(parts) + 1))
 
 
 def with_sanity(classifier: ImageClassifier, rgb: np.ndarray, explanations, settings: ImageSettings,
@@ -116,10 +134,15 @@ def with_sanity(classifier: ImageClassifier, rgb: np.ndarray, explanations, sett
 def edge_map(classifier: ImageClassifier, rgb: np.ndarray) -> np.ndarray:
     """Sobel gradient magnitude of the grey photo at the model's input size, at the photo's aspect like
     every map: an "explanation" that never looks at the model."""
-    grey = cv2.cvtColor(classifier.resized(rgb), cv2.COLOR_RGB2GRAY)
+    return edges_of(classifier.resized(rgb), rgb.shape[:2])
+
+
+def edges_of(resized: np.ndarray, photo_shape: tuple[int, int]) -> np.ndarray:
+    """The edge map of the photo as resized for a model, stretched back to the photo's aspect."""
+    grey = cv2.cvtColor(resized, cv2.COLOR_RGB2GRAY)
     grey = grey.astype(np.float32) / 255
     magnitude = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3))
-    return stretch_to_aspect(magnitude, rgb.shape[:2])
+    return stretch_to_aspect(magnitude, photo_shape)
 
 
 def _parts_to_randomise(classifier: ImageClassifier, method: str, max_steps: int | None) -> list[str]:
@@ -149,8 +172,8 @@ def _curve(name, signed, steps, original, maps, rule_step) -> SanityCurve:
     return SanityCurve(name, signed, steps, original, tuple(maps), similarity, ssim, similarity[rule_step - 1] < THRESHOLD)
 
 
-def _tensors(classifier: ImageClassifier) -> list:
-    return [*classifier.network.parameters(), *classifier.network.buffers()]
+def _tensors(model) -> list:
+    return [*model.network.parameters(), *model.network.buffers()]
 
 
 def _note(classifier: ImageClassifier, parts: list[str]) -> str:

@@ -23,7 +23,7 @@ from models.text_classifier import TextClassifier
 from ..records.sanity import WORD_LENGTHS, SanityCurve, SanityResult
 from ..records.text import TextReport, TokenAttribution
 from ..tasks.text import TextSettings, explain_text, word_groups
-from .sanity import RULE_STEP, THRESHOLD, SanityError
+from .sanity import RULE_STEP, THRESHOLD, SanityError, cascade, cumulative
 from .similarity import VectorComparison
 
 TOKEN_METHODS = ("integrated-gradients", "lime", "kernelshap", "occlusion")
@@ -56,18 +56,12 @@ def text_sanity_check(
         first = explain_text(classifier, text, (), index, settings)
         target = next(p for p in first.predictions if p.index == index)
         words = word_groups(classifier.encode(text))
-        maps, step_bytes = [], []
-        shared = {id(t) for t in _tensors(classifier)}
-        twin = classifier
-        for done, part in enumerate(parts, 1):
-            twin = twin.with_random([part], seed)  # the previous copy's random parts, and one more
-            step_bytes.append(sum(t.nbytes for t in _tensors(twin) if id(t) not in shared))
-            values = explain_text(twin, text, (method,), index, settings).token_map(method).values
-            maps.append(per_word(values, words))
-            if progress is not None:
-                progress(done, len(parts))
-        del twin
-    steps = tuple(" + ".join(parts[:k]) for k in range(1, len(parts) + 1))
+
+        def recompute(twin: TextClassifier) -> np.ndarray:
+            return per_word(explain_text(twin, text, (method,), index, settings).token_map(method).values, words)
+
+        maps, step_bytes = cascade(classifier, parts, recompute, seed, progress)
+    steps = cumulative(parts)
     rule_step = min(RULE_STEP, len(parts))
     lengths = word_lengths(first, words)
     return SanityResult(
@@ -132,6 +126,3 @@ def _curve(name, signed, steps, original, maps, rule_step) -> SanityCurve:
     similarity, ssim = zip(*(compare(values) for values in maps))
     return SanityCurve(name, signed, steps, original, tuple(maps), similarity, ssim, similarity[rule_step - 1] < THRESHOLD)
 
-
-def _tensors(classifier: TextClassifier) -> list:
-    return [*classifier.network.parameters(), *classifier.network.buffers()]

@@ -95,6 +95,10 @@ def clip_record(report: ClipReport, method: str, source: str | None = None) -> d
         record["layer"] = image_map.layer
         record["attribution_shape"] = list(image_map.scores.shape)
         record["attribution"] = _rounded(image_map.scores)
+        if image_map.faithfulness is not None:
+            record["faithfulness"] = image_map.faithfulness.as_dict()
+        if image_map.sanity is not None:
+            record["sanity"] = image_map.sanity.record()
     words = next((w for w in report.words if w.prompt == report.target.index), None)
     if method == "text-integrated-gradients" and words is not None:
         record["tokens"] = list(words.tokens)

@@ -4,20 +4,24 @@ One forward pass of each tower gives every prompt's probability (softmax over th
 scaled cosine similarities). A prompt's heatmap then costs one backward pass of the image tower
 (Grad-CAM on a block's input, or gradient-weighted attention relevancy for a ViT, Chefer et al.
 2021); word relevance is Integrated Gradients on the prompt's word embeddings. The explained
-output is always the target prompt's scaled similarity with the image.
+output is always the target prompt's scaled similarity with the image. Faithfulness, when asked,
+measures each prompt's maps on that prompt's probability (deletion and insertion, as for images),
+with the references computed once per prompt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
 from models.image_text import ImageTextModel
 
+from ..evaluation.faithfulness import STEPS, check_replacement, check_steps, measure_faithfulness
 from ..inputs.image import shrink_to
+from ..methods.baselines import image_baseline
 from ..methods.cam import CAM_VARIANTS
 from ..methods.gradients import integrated_gradients
 from ..records.clip import ClipReport, PromptRelevance
@@ -39,6 +43,10 @@ class ClipSettings:
     layer: str | None = None  # Grad-CAM: the block whose input is read; None = the last
     ig_steps: int = 64
     ig_method: str = "adaptive"
+    faithfulness: bool = False  # deletion / insertion for each prompt's maps, on that prompt's probability
+    faithfulness_steps: int = STEPS
+    faithfulness_replacement: str = "blurred"
+    seed: int = 0  # faithfulness's tie-breaks and random reference
 
 
 def clean_prompts(prompts: Sequence[str], template: str = "") -> tuple[list[str], list[str]]:
@@ -82,10 +90,12 @@ def explain_image_text(
     template: str = "",
     image_index: int = 0,
     every_prompt: bool = False,
+    progress=None,
 ) -> ClipReport:
     """Probabilities for every image x prompt; maps and word relevance for one image.
 
     `every_prompt` explains every prompt (side by side, or picked later) instead of the target only.
+    `progress(what, done, total)` hears about faithfulness, prompt by prompt.
     """
     unknown = [m for m in methods if m not in CLIP_METHODS]
     if unknown:
@@ -95,6 +105,9 @@ def explain_image_text(
     if not images:
         raise ValueError("no image to explain")
     prompts, notes = clean_prompts(prompts, template)
+    if settings.faithfulness:
+        check_steps(settings.faithfulness_steps)
+        check_replacement(settings.faithfulness_replacement)
     with model.lock:
         tokens = model.tokenize(prompts)
         notes += [f"Prompt {i + 1} is longer than {model.max_prompt_tokens} tokens and was cut."
@@ -118,6 +131,8 @@ def explain_image_text(
             maps += _grad_cam(model, pixels[image_index], text, explained, predictions, settings, context)
         if "relevancy" in methods:
             maps += _relevancy(model, pixels[image_index], text, explained, predictions, context)
+        if settings.faithfulness and maps:
+            maps = _with_faithfulness(model, pixels[image_index], text, maps, settings, progress)
         words = ()
         if "text-integrated-gradients" in methods:
             words = tuple(_word_relevance(model, tokens, i, embeddings[image_index], settings) for i in explained)
@@ -125,6 +140,24 @@ def explain_image_text(
         summary, model.how, tuple(prompts), tuple(notes), probabilities.numpy(), similarity.numpy(),
         predictions, chosen, tuple(maps), words,
     )
+
+
+def _with_faithfulness(model, pixels, text, maps, settings: ClipSettings, progress=None) -> list[ImageExplanation]:
+    """Each prompt's maps on that prompt's probability (softmax over every prompt), references once per prompt."""
+    empty = image_baseline(pixels, settings.faithfulness_replacement, *model.pixel_range())
+    measured = {}
+    prompts = list(dict.fromkeys(m.target.index for m in maps))
+    for done, prompt in enumerate(prompts):
+        if progress is not None:
+            progress(f"Faithfulness: prompt {done + 1} of {len(prompts)}", done, len(prompts))
+        def probability(batch: torch.Tensor, prompt=prompt) -> torch.Tensor:
+            return (model.scale * model.image_embedding(batch) @ text.T).softmax(-1)[:, prompt]
+
+        mine = {m.method: m.scores for m in maps if m.target.index == prompt}
+        for method, result in measure_faithfulness(probability, pixels, empty, mine, settings.faithfulness_steps,
+                                                   settings.faithfulness_replacement, settings.seed).items():
+            measured[(method, prompt)] = result
+    return [replace(m, faithfulness=measured[(m.method, m.target.index)]) for m in maps]
 
 
 def _prompt_index(target, count: int) -> int:

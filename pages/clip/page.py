@@ -35,11 +35,10 @@ if usable:
     names = [image.name for image, _ in usable]
     request = clip_view.request_form(model, names)
     if request is not None:
-        report = clip_view.run(model, [i for i, _ in usable], [d for _, d in usable], request)
-        if report is not None:
-            st.session_state["clip_result"] = (report, names, request.image_index)
+        clip_view.run(model, [i for i, _ in usable], [d for _, d in usable], request, names)
 elif not images:
     st.info("Choose at least one photo.")
+clip_view.follow()
 
 stored = st.session_state.get("clip_result")
 if stored:
