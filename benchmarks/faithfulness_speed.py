@@ -27,6 +27,7 @@ from explainers.figures.faithfulness import judgement  # noqa: E402
 from explainers.inputs.image import decode_image  # noqa: E402
 from explainers.inputs.samples import SAMPLES, sample_bytes  # noqa: E402
 from explainers.methods.baselines import image_baseline  # noqa: E402
+from explainers.methods.batching import batch_for  # noqa: E402
 from explainers.tasks.image import ImageSettings, explain_image  # noqa: E402
 from models.image_models import load_image_classifier  # noqa: E402
 from models.runtime import configure_torch  # noqa: E402
@@ -77,7 +78,9 @@ def main() -> None:
     for name, predict, one_map, references, forwards in cost_rows:
         print(f"| {name} | {predict:.4f} | {one_map:.3f} | {one_map / predict:.1f} | {one_map / (forwards * predict):.2f} "
               f"| {references:.3f} |")
-    print(f"({2 * (STEPS + 1)} forwards per map, batched {16} steps at a time; the references need twice that, once.)\n")
+    per_call = max(1, batch_for(classifier.preprocess(next(iter(photos.values())))[0].numel()) // 2)
+    print(f"({2 * (STEPS + 1)} forwards per map, {per_call} step(s) (deletion and insertion) per forward call; "
+          "the references need twice that, once.)\n")
 
     print("2. Largest change of any area (Grad-CAM, IG; deletion, insertion) against 100 steps")
     print("| steps | median over photos | worst photo |")

@@ -316,3 +316,24 @@ def test_text_page_word_methods_with_faithfulness_sanity_and_downloads(browser, 
         assert record["sanity"]["reference"]["name"] == "word lengths" and len(record["sanity"]["steps"]) == 7
         for name in sanity_files | {"text-faithfulness.html"}:
             assert_self_contained_figure(files[name].text)
+
+
+def test_clip_page_faithfulness_and_sanity_for_the_chosen_prompt(browser, live_server):
+    with new_user(browser, live_server.url) as page:
+        open_page(page, "Image + text (CLIP)")
+        page.get_by_role("textbox", name="Prompts, one per line").fill("an astronaut\na cat")
+        page.get_by_text("Measure faithfulness of every prompt's maps", exact=False).click()
+        page.get_by_text("Sanity check: re-initialise the image tower", exact=False).click()
+        press_explain(page)
+        expect(page.get_by_text("How faithful are the maps for “a photo of an astronaut”?")).to_be_visible(timeout=SLOW)
+        # prompt bars, Grad-CAM, side by side, word text and bars, faithfulness, sanity maps and chart
+        wait_for_figures(page, 8)
+        expect(page.get_by_text("Sanity check: does the map depend on what the image tower learned?")).to_be_visible()
+        screenshot(page, "clip-page-evidence")
+        files = {d.file_name: d for d in every_download(page)}
+        stem = "clip-Astronaut (Eileen Collins)"
+        for name in (f"{stem}-faithfulness-prompt0.html", f"{stem}-gradcam-sanity-prompt0.html"):
+            assert_self_contained_figure(files[name].text)
+        lines = [json.loads(line) for line in files[f"{stem}-prompt0.jsonl"].text.splitlines()]
+        gradcam = next(line for line in lines if line["method"] == "gradcam")
+        assert gradcam["faithfulness"]["steps"] == 20 and gradcam["sanity"]["reference"]["name"] == "edges"

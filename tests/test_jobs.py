@@ -87,3 +87,10 @@ def test_old_results_go_first_when_the_store_is_full():
         jobs.start(key, lambda progress, key=key: key, "", "s").future.result(timeout=10)
     assert jobs.start("c", lambda progress: "recomputed", "", "s").future.result(timeout=10) == "c"
     assert jobs.start("a", lambda progress: "recomputed", "", "s").future.result(timeout=10) == "recomputed"
+
+
+def test_each_page_keeps_its_own_results_and_the_text_page_fewer():
+    from ui.jobs import server_jobs
+
+    assert server_jobs("image") is server_jobs("image") and server_jobs("image") is not server_jobs("text")
+    assert server_jobs("text").keep == 16 < server_jobs("image").keep  # a text result may hold ~150 MB of attention

@@ -113,7 +113,7 @@ def run(model, images, decoded, request: Request, names: list[str]) -> None:
             report = with_clip_sanity(model, rgbs[request.image_index], report, request.settings, step)
         return report
 
-    job = server_jobs().start(key, work, "Explaining…", watcher_id())
+    job = server_jobs("clip").start(key, work, "Explaining…", watcher_id())
     st.session_state["clip_job"] = (job, names, request.image_index)
 
 

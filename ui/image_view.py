@@ -234,7 +234,7 @@ def run(classifier, image: ImageInput, request: Request, decoded: DecodedImage) 
             report = replace(report, explanations=with_sanity(classifier, rgb, report.explanations, request.settings, step))
         return report
 
-    job = server_jobs().start(key, work, "Explaining…", watcher_id())
+    job = server_jobs("image").start(key, work, "Explaining…", watcher_id())
     st.session_state["image_job"] = (job, image.key, image.name)
 
 

@@ -23,9 +23,11 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from .resources import releasing_memory
 
 POLL_SECONDS = 0.25
-WORKERS = 8  # requests in flight per server; each model's lock still runs its requests one at a time
+WORKERS = 8  # requests in flight per page and server; each model's lock still runs its requests one at a time
 KEEP = 64  # finished results kept, least recently used dropped first
 KEEP_SECONDS = 3600
+# Per page: a text result can hold every attention map (BERT-base, 512 tokens: ~150 MB), so fewer of them.
+KEEP_PER_PAGE = {"image": 64, "text": 16, "clip": 32}
 
 
 class Cancelled(Exception):
@@ -128,8 +130,9 @@ class Jobs:
 
 
 @st.cache_resource
-def server_jobs() -> Jobs:
-    return Jobs()
+def server_jobs(page: str) -> Jobs:
+    """The jobs and kept results of one page ("image", "text", "clip"), shared by every session."""
+    return Jobs(keep=KEEP_PER_PAGE[page])
 
 
 def watcher_id() -> str:

@@ -198,7 +198,7 @@ def run(classifier, request: Request) -> None:
             second = _explained(classifier, request.compare_with, str(first.target.index), request, progress)
         return first, second
 
-    job = server_jobs().start(key, work, "Explaining…", watcher_id())
+    job = server_jobs("text").start(key, work, "Explaining…", watcher_id())
     st.session_state["text_job"] = job
 
 
