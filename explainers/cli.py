@@ -20,12 +20,11 @@ import json
 import sys
 from pathlib import Path
 
-from .records.common import METHOD_NAMES, PERTURBATION_METHODS
+from .records.common import METHOD_NAMES, PERTURBATION_METHODS, TOKEN_METHODS
 
 IMAGE_METHODS = ("none", "gradcam", "gradcam++", "layercam", "integrated-gradients", "smoothgrad", "lime", "kernelshap",
                  "occlusion")
 TEXT_CLI_METHODS = ("none", "integrated-gradients", "lime", "kernelshap", "occlusion", "attention", "rollout")
-TEXT_MAPS = ("integrated-gradients", "lime", "kernelshap", "occlusion")  # what faithfulness and sanity check
 CLIP_CLI_METHODS = ("none", "gradcam", "relevancy", "text-integrated-gradients")
 
 
@@ -207,8 +206,8 @@ def run_text(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print("note: --label is ignored: this model has trained labels", file=sys.stderr)
     methods = () if args.method == "none" else (args.method,)
     for flag in ("faithfulness", "sanity"):
-        if getattr(args, flag) and args.method not in TEXT_MAPS:
-            print(f"error: --{flag} checks a word map: choose --method {', '.join(TEXT_MAPS)}", file=sys.stderr)
+        if getattr(args, flag) and args.method not in TOKEN_METHODS:
+            print(f"error: --{flag} checks a word map: choose --method {', '.join(TOKEN_METHODS)}", file=sys.stderr)
             return 2
     if args.samples is not None and args.method not in ("lime", "kernelshap"):
         print("error: --samples applies to lime and kernelshap", file=sys.stderr)

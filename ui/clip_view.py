@@ -12,8 +12,7 @@ import streamlit as st
 from explainers.evaluation.clip_sanity import with_clip_sanity
 from explainers.evaluation.faithfulness import MIN_STEPS
 from explainers.evaluation.sanity import SanityError
-from explainers.figures.faithfulness import faithfulness_figure, faithfulness_rows, replacement_note, verdict
-from explainers.figures.sanity import sanity_chart, sanity_maps_figure, sanity_verdict
+from explainers.figures.sanity import sanity_maps_figure
 from explainers.tasks.clip import CLIP_METHODS, MAX_PROMPTS, ClipSettings, PromptError, explain_image_text
 from explainers.figures.clip import prompt_bars, similarity_figure
 from explainers.records.clip import ClipReport
@@ -25,6 +24,7 @@ from explainers.figures.text import attribution_bars, attribution_text_figure
 from explainers.records.common import METHOD_NAMES
 
 from .image_view import UPLOAD_TYPES, ImageInput
+from .evidence import download, faithfulness_section, sanity_section
 from .jobs import Cancelled, server_jobs, watch, watcher_id
 from .markdown import plain
 from .resources import sha256
@@ -159,12 +159,12 @@ def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
         one = next(m for m in maps if m.target.index == chosen)
         figure = heatmap_figure(one, opacity)
         st.plotly_chart(figure, key=f"clip_{method}")
-        _download("Figure (HTML)", partial(figure_html, figure), f"{stem}-{method}-prompt{chosen}.html", "text/html")
+        download("Figure (HTML)", partial(figure_html, figure), f"{stem}-{method}-prompt{chosen}.html", "text/html")
         if len(maps) > 1:
             title = f"{METHOD_NAMES[method]}, one map per prompt (each scaled to its own range)"
             side = comparison_figure(maps, opacity, titles=[m.target.label for m in maps], title=title)
             st.plotly_chart(side, key=f"clip_{method}_side")
-            _download("Side by side (HTML)", partial(figure_html, side), f"{stem}-{method}-all.html", "text/html")
+            download("Side by side (HTML)", partial(figure_html, side), f"{stem}-{method}-all.html", "text/html")
     words = next((w for w in report.words if w.prompt == chosen), None)
     if words is not None:
         st.subheader("Which words of the prompt made the match")
@@ -176,11 +176,11 @@ def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
         st.plotly_chart(text, key="clip_words")
         st.plotly_chart(attribution_bars(labels, values, "Relevance per token"), key="clip_word_bars")
         st.caption(f"Completeness check: {completeness_text(words.attribution)}. Baseline: {words.attribution.params['baseline']}.")
-        _download("Figure (HTML)", partial(figure_html, text), f"{stem}-words-prompt{chosen}.html", "text/html")
+        download("Figure (HTML)", partial(figure_html, text), f"{stem}-words-prompt{chosen}.html", "text/html")
     _show_evidence([m for m in report.maps if m.target.index == chosen], report.prompts[chosen], stem, chosen)
     explained = report if chosen == report.target.index else _retarget(report, chosen)
     record = partial(_records, explained, names[image_index])
-    _download("Values (JSON Lines, one line per view)", record, f"{stem}-prompt{chosen}.jsonl", "application/json")
+    download("Values (JSON Lines, one line per view)", record, f"{stem}-prompt{chosen}.jsonl", "application/json")
 
 
 def _show_evidence(maps, prompt: str, stem: str, chosen: int) -> None:
@@ -190,29 +190,16 @@ def _show_evidence(maps, prompt: str, stem: str, chosen: int) -> None:
         st.subheader(f"How faithful are the maps for “{prompt}”?")
         st.write("Deletion removes the regions a map ranks highest and watches this prompt's probability fall; "
                  "insertion reveals them first into an empty image. A faithful map beats a random order.")
-        figure = faithfulness_figure(named, prompt)
-        st.plotly_chart(figure, key="clip-faithfulness-chart")
-        st.dataframe(faithfulness_rows(named), hide_index=True, key="clip-faithfulness-table")
-        for name, faithfulness in named:
-            st.markdown(f"**{plain(name)}**: {plain(verdict(name, faithfulness))}")
-        st.caption(plain(replacement_note(named[0][1])))
-        _download("Faithfulness figure (HTML)", partial(figure_html, figure), f"{stem}-faithfulness-prompt{chosen}.html",
-                  "text/html")
-    checked = [m for m in maps if m.sanity is not None]
+        faithfulness_section(named, prompt, "clip", f"{stem}-faithfulness-prompt{chosen}.html")
+    checked = [(m.method, METHOD_NAMES[m.method], m.sanity) for m in maps if m.sanity is not None]
     if checked:
         st.subheader("Sanity check: does the map depend on what the image tower learned?")
-        for explanation in checked:
-            result, name = explanation.sanity, METHOD_NAMES[explanation.method]
-            (st.success if result.passed else st.warning)(f"**{plain(name)}**: {plain(sanity_verdict(name, result))}")
-            pictures = sanity_maps_figure(result, f"{name} after each step (each map scaled to its own range)")
-            st.plotly_chart(pictures, key=f"clip-sanity-maps-{explanation.method}")
-            chart = sanity_chart(result, name)
-            st.plotly_chart(chart, key=f"clip-sanity-chart-{explanation.method}")
-            _download("Sanity check figures (HTML)", partial(figure_html, pictures, chart),
-                      f"{stem}-{explanation.method}-sanity-prompt{chosen}.html", "text/html")
-        first = checked[0].sanity
-        st.caption(plain(f"{first.note} Pass rule: rank correlation (Spearman) below {first.threshold} once step "
-                         f"{first.rule_step} is random. The shared model is never changed."))
+        sanity_section(checked, _sanity_maps, "clip", lambda method: f"{stem}-{method}-sanity-prompt{chosen}.html",
+                       "maps are compared on a 64-pixel grid")
+
+
+def _sanity_maps(result, name: str):
+    return sanity_maps_figure(result, f"{name} after each step (each map scaled to its own range)")
 
 
 def _retarget(report: ClipReport, chosen: int) -> ClipReport:
@@ -222,8 +209,3 @@ def _retarget(report: ClipReport, chosen: int) -> ClipReport:
 def _records(report: ClipReport, name: str) -> str:
     methods = ["none"] + sorted({m.method for m in report.maps}) + (["text-integrated-gradients"] if report.words else [])
     return "\n".join(json.dumps(clip_record(report, method, source=name)) for method in methods)
-
-
-def _download(label: str, make, file_name: str, mime: str) -> None:
-    # Files are built only when clicked, and clicking does not rerun the page.
-    st.download_button(label, make, file_name=file_name, mime=mime, on_click="ignore", key=f"dl-{file_name}")

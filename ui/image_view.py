@@ -16,12 +16,9 @@ from explainers.inputs.image import MAX_BYTES, DecodedImage, ImageInputError, de
 from explainers.evaluation.faithfulness import MIN_STEPS, REPLACEMENTS
 from explainers.evaluation.agreement import agreement
 from explainers.evaluation.sanity import SanityError, with_sanity
-from explainers.figures.faithfulness import (
-    REPLACEMENT_WORDS, faithfulness_caption, faithfulness_figure, faithfulness_rows, measured, named_maps,
-    replacement_note, verdict,
-)
+from explainers.figures.faithfulness import REPLACEMENT_WORDS, faithfulness_caption, measured, named_maps
 from explainers.figures.agreement import agreement_figure, same_map_notes
-from explainers.figures.sanity import sanity_chart, sanity_maps_figure, sanity_verdict
+from explainers.figures.sanity import sanity_maps_figure
 from explainers.figures.image import (
     comparison_figure, completeness_text, heatmap_figure, method_title, prediction_bars,
 )
@@ -30,6 +27,7 @@ from explainers.inputs.targets import TargetError
 from explainers.records.common import METHOD_NAMES, PIXEL_METHODS
 
 from .markdown import plain
+from .evidence import download, faithfulness_section, sanity_section
 from .jobs import Cancelled, server_jobs, watch, watcher_id
 from .resources import sha256
 
@@ -299,7 +297,7 @@ def show_report(report: ImageReport, image_name: str) -> None:
         cams_at_last_layer = any(e.layer is not None and e.layer == report.last_layer for e in report.explanations)
         for note in same_map_notes(agreeing, cams_at_last_layer):
             st.info(plain(note))
-        _download("Download comparison (HTML)", partial(figure_html, figure, matrices), f"{stem}-comparison.html",
+        download("Download comparison (HTML)", partial(figure_html, figure, matrices), f"{stem}-comparison.html",
                   "text/html")
     else:
         _one_figure_per_method(report, opacity, image_name, stem, smoothed)
@@ -309,7 +307,7 @@ def show_report(report: ImageReport, image_name: str) -> None:
 
 def show_sanity(explanations, stem: str) -> None:
     """The model-randomisation check: each map after each step, the similarity chart, pass or fail."""
-    checked = [e for e in explanations if e.sanity is not None]
+    checked = [(e.method, method_title(e), e.sanity) for e in explanations if e.sanity is not None]
     if not checked:
         return
     st.subheader("Sanity check: does the map depend on what the model learned?")
@@ -319,18 +317,12 @@ def show_sanity(explanations, stem: str) -> None:
         "model must stop resembling the original once the top layers are random. An edge detector, which never "
         "looks at the model, stays at similarity 1: that is what failing looks like."
     )
-    for explanation in checked:
-        result, name = explanation.sanity, method_title(explanation)
-        (st.success if result.passed else st.warning)(f"**{plain(name)}**: {plain(sanity_verdict(name, result))}")
-        maps = sanity_maps_figure(result, f"{name} after each step (each map scaled to its own range)")
-        st.plotly_chart(maps, key=f"sanity-maps-{explanation.method}")
-        chart = sanity_chart(result, name)
-        st.plotly_chart(chart, key=f"sanity-chart-{explanation.method}")
-        _download("Sanity check figures (HTML)", partial(figure_html, maps, chart), f"{stem}-{explanation.method}-sanity.html",
-                  "text/html", explanation.method)
-    st.caption(plain(f"{checked[0].sanity.note} Pass rule: rank correlation (Spearman) below {checked[0].sanity.threshold} "
-                     f"once step {checked[0].sanity.rule_step} is random; maps are compared on a 64-pixel grid, signed "
-                     "maps by their absolute values. The shared model is never changed."))
+    sanity_section(checked, _sanity_maps, "image", lambda method: f"{stem}-{method}-sanity.html",
+                   "maps are compared on a 64-pixel grid, signed maps by their absolute values")
+
+
+def _sanity_maps(result, name: str):
+    return sanity_maps_figure(result, f"{name} after each step (each map scaled to its own range)")
 
 
 def show_faithfulness(explanations, stem: str) -> None:
@@ -343,14 +335,7 @@ def show_faithfulness(explanations, stem: str) -> None:
         "probability fall; insertion reveals them first into an empty image and watches it come back. A map that "
         "shows what the model really uses beats a random order (and ideally the centre-first order)."
     )
-    named = named_maps(explanations)
-    figure = faithfulness_figure(named, explanations[0].target.label)
-    st.plotly_chart(figure, key="faithfulness")
-    st.dataframe(faithfulness_rows(named), hide_index=True, key="faithfulness-table")
-    for name, faithfulness in named:
-        st.markdown(f"**{plain(name)}**: {plain(verdict(name, faithfulness))}")
-    st.caption(plain(replacement_note(named[0][1])))
-    _download("Faithfulness figure (HTML)", partial(figure_html, figure), f"{stem}-faithfulness.html", "text/html")
+    faithfulness_section(named_maps(explanations), explanations[0].target.label, "image", f"{stem}-faithfulness.html")
 
 
 def _one_figure_per_method(report: ImageReport, opacity: float, image_name: str, stem: str, smoothed: bool) -> None:
@@ -366,14 +351,9 @@ def _one_figure_per_method(report: ImageReport, opacity: float, image_name: str,
             name = f"{stem}-{explanation.method}"
             a, b, c = st.columns(3)
             with a:
-                _download("Figure (HTML)", partial(figure_html, figure), f"{name}.html", "text/html", explanation.method)
+                download("Figure (HTML)", partial(figure_html, figure), f"{name}.html", "text/html", explanation.method)
             with b:
-                _download("Values (JSON)", partial(explanation_json, explanation, image_name), f"{name}.json",
+                download("Values (JSON)", partial(explanation_json, explanation, image_name), f"{name}.json",
                           "application/json", explanation.method)
             with c:
-                _download("Values (CSV)", partial(attribution_csv, explanation), f"{name}.csv", "text/csv", explanation.method)
-
-
-def _download(label: str, make, file_name: str, mime: str, key: str = "") -> None:
-    # Files are built only when clicked, and clicking does not rerun the page.
-    st.download_button(label, make, file_name=file_name, mime=mime, on_click="ignore", key=f"dl-{key}-{file_name}")
+                download("Values (CSV)", partial(attribution_csv, explanation), f"{name}.csv", "text/csv", explanation.method)

@@ -99,17 +99,22 @@ class Jobs:
                 raise Cancelled()
             result = releasing_memory(work)(job.report)
         except BaseException as error:  # handed to whoever watches; never lost in the pool
+            self._settle(job)
             job.future.set_exception(error)
         else:
-            with self._lock:
-                self._done[job.key] = (time.monotonic(), result)
+            self._settle(job, (result,))
+            job.future.set_result(result)
+
+    def _settle(self, job: Job, kept: tuple = ()) -> None:
+        """No longer running, and the result (if any) kept, before anyone hears the outcome: a request
+        made right after a failure starts afresh instead of joining the failed job."""
+        with self._lock:
+            if self._running.get(job.key) is job:
+                del self._running[job.key]
+            if kept:
+                self._done[job.key] = (time.monotonic(), kept[0])
                 while len(self._done) > self.keep:
                     self._done.popitem(last=False)
-            job.future.set_result(result)
-        finally:
-            with self._lock:
-                if self._running.get(job.key) is job:
-                    del self._running[job.key]
 
     def _finished(self, key: Hashable) -> Job | None:
         entry = self._done.get(key)

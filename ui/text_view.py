@@ -13,12 +13,12 @@ from explainers.evaluation.faithfulness import MIN_STEPS
 from explainers.evaluation.sanity import SanityError
 from explainers.evaluation.text_sanity import with_text_sanity
 from explainers.records.export import figure_html, text_attribution_csv
-from explainers.figures.faithfulness import faithfulness_figure, faithfulness_rows, replacement_note, verdict
 from explainers.figures.image import completeness_text, prediction_bars
-from explainers.figures.sanity import sanity_chart, sanity_verdict, sanity_words_figure
+from explainers.figures.sanity import sanity_words_figure
 from explainers.records.as_json import text_record
 from explainers.inputs.targets import TargetError
 from explainers.tasks.text import TEXT_METHODS, TextInputError, TextSettings, explain_text, word_groups
+from explainers.records.common import METHOD_NAMES, TOKEN_METHODS
 from explainers.records.text import TextReport, TokenAttribution, classifier_view, grouped_values, token_groups
 from explainers.figures.text import (
     attention_figure,
@@ -31,6 +31,7 @@ from explainers.figures.text import (
 )
 from models.text_models import DEFAULT_DESCRIPTIONS, ZeroShotEncoder
 
+from .evidence import download, faithfulness_section, sanity_section
 from .jobs import Cancelled, server_jobs, watch, watcher_id
 from .markdown import plain
 
@@ -44,8 +45,6 @@ METHOD_LABELS = {
     "attention": "Attention maps",
     "rollout": "Attention rollout",
 }
-SHORT_NAMES = {"integrated-gradients": "Integrated Gradients", "lime": "LIME", "kernelshap": "Kernel SHAP",
-               "occlusion": "Occlusion"}
 DEFAULT_VIEWS = ("integrated-gradients", "attention", "rollout")
 AXES = {
     "integrated-gradients": "attribution (sums to f(x) − f(baseline))",
@@ -53,7 +52,6 @@ AXES = {
     "kernelshap": "Shapley value (sums to about p(text) − p(all [PAD]))",
     "occlusion": "probability drop when the word is hidden",
 }
-TOKEN_MAPS = ("integrated-gradients", "lime", "kernelshap", "occlusion")
 HOW = {
     "lime": "LIME hides random halves of the words many times (each hidden word becomes [PAD]) and fits a "
     "straight line to how the label's probability changes: each word's weight in that fit.",
@@ -272,7 +270,7 @@ def show_report(report: TextReport, second: TextReport | None) -> None:
 
 
 def _has(report: TextReport, method: str) -> bool:
-    if method in TOKEN_MAPS:
+    if method in TOKEN_METHODS:
         return report.token_map(method) is not None
     return {"attention": report.attention, "rollout": report.rollout}[method] is not None
 
@@ -286,7 +284,7 @@ def _units(report: TextReport, merge: bool, hide: bool, attribution: TokenAttrib
 def _show_attribution(report: TextReport, attribution: TokenAttribution, merge: bool, hide: bool) -> None:
     labels, values = _units(report, merge, hide, attribution)
     unit = "word" if merge else "token"
-    target, method, name = report.target.label, attribution.method, SHORT_NAMES[attribution.method]
+    target, method, name = report.target.label, attribution.method, METHOD_NAMES[attribution.method]
     text_figure = attribution_text_figure(
         labels, values, f"{name}: which {unit}s pushed towards “{target}” (red) or away (blue)")
     st.plotly_chart(text_figure, key=f"text_attribution_text_{method}")
@@ -309,7 +307,7 @@ def _show_attribution(report: TextReport, attribution: TokenAttribution, merge: 
 
 
 def show_faithfulness(report: TextReport) -> None:
-    named = [(SHORT_NAMES[m.method], m.faithfulness) for m in report.token_maps if m.faithfulness is not None]
+    named = [(METHOD_NAMES[m.method], m.faithfulness) for m in report.token_maps if m.faithfulness is not None]
     if not named:
         return
     st.subheader("How faithful are these word maps?")
@@ -318,18 +316,13 @@ def show_faithfulness(report: TextReport) -> None:
         "fall; insertion reveals them first into an all-[PAD] text and watches it come back. A map that shows what "
         "the model really reads beats a random order of words."
     )
-    figure = faithfulness_figure(named, report.target.label)
-    st.plotly_chart(figure, key="text-faithfulness-chart")
-    st.dataframe(faithfulness_rows(named), hide_index=True, key="text-faithfulness-table")
-    for name, faithfulness in named:
-        st.markdown(f"**{plain(name)}**: {plain(verdict(name, faithfulness))}")
-    st.caption(plain(replacement_note(named[0][1]) + " A sentence has no centre, so a random order is the "
-                     "reference; with few words, a step hides a whole word and the curves are coarse."))
-    _download("Faithfulness figure (HTML)", partial(figure_html, figure), "text-faithfulness.html", "text/html")
+    faithfulness_section(named, report.target.label, "text", "text-faithfulness.html",
+                         "A sentence has no centre, so a random order is the reference; with few words, a step hides "
+                         "a whole word and the curves are coarse.")
 
 
 def show_sanity(report: TextReport) -> None:
-    checked = [m for m in report.token_maps if m.sanity is not None]
+    checked = [(m.method, METHOD_NAMES[m.method], m.sanity) for m in report.token_maps if m.sanity is not None]
     if not checked:
         return
     st.subheader("Sanity check: does the map depend on what the model learned?")
@@ -340,19 +333,11 @@ def show_sanity(report: TextReport) -> None:
         "lengths, which never look at the model, stay at similarity 1: that is what failing looks like."
     )
     words = [report.text[report.spans[p[0]][0]:report.spans[p[-1]][1]] for p in word_groups(report)]
-    for attribution in checked:
-        result, name = attribution.sanity, SHORT_NAMES[attribution.method]
-        (st.success if result.passed else st.warning)(f"**{plain(name)}**: {plain(sanity_verdict(name, result))}")
-        maps = sanity_words_figure(result, words, f"{name} after each step (|values|, each row scaled to its largest)")
-        st.plotly_chart(maps, key=f"text-sanity-maps-{attribution.method}")
-        chart = sanity_chart(result, name)
-        st.plotly_chart(chart, key=f"text-sanity-chart-{attribution.method}")
-        _download("Sanity check figures (HTML)", partial(figure_html, maps, chart),
-                  f"text-{attribution.method}-sanity.html", "text/html")
-    first = checked[0].sanity
-    st.caption(plain(f"{first.note} Pass rule: rank correlation (Spearman) below {first.threshold} once step "
-                     f"{first.rule_step} is random, on |values| per word. The shared model is never changed."))
 
+    def maps(result, name: str):
+        return sanity_words_figure(result, words, f"{name} after each step (|values|, each row scaled to its largest)")
+
+    sanity_section(checked, maps, "text", lambda method: f"text-{method}-sanity.html", "on |values| per word")
 
 
 def _selected_layer_head(report: TextReport) -> None:
@@ -411,26 +396,20 @@ def _show_comparison(first: TextReport, second: TextReport, merge: bool, hide: b
     )
     st.plotly_chart(figure, key="text_comparison")
     st.caption(f"First: {completeness_text(first.attribution, short=True)} · Second: {completeness_text(second.attribution, short=True)}")
-    _download("Comparison (HTML)", partial(figure_html, figure), "text-comparison.html", "text/html")
+    download("Comparison (HTML)", partial(figure_html, figure), "text-comparison.html", "text/html")
 
 
 def _downloads(report: TextReport, method: str, figures: dict, csv=None) -> None:
     columns = st.columns(len(figures) + 1 + (csv is not None))
     for column, (name, figure) in zip(columns, figures.items()):
         with column:
-            _download(f"Figure: {name} (HTML)", partial(figure_html, figure), f"text-{method}-{name}.html", "text/html")
+            download(f"Figure: {name} (HTML)", partial(figure_html, figure), f"text-{method}-{name}.html", "text/html")
     with columns[len(figures)]:
-        _download("Values (JSON)", partial(_record_json, report, method), f"text-{method}.json", "application/json")
+        download("Values (JSON)", partial(_record_json, report, method), f"text-{method}.json", "application/json")
     if csv is not None:
         with columns[-1]:
-            _download("Values (CSV)", csv, f"text-{method}.csv", "text/csv")
+            download("Values (CSV)", csv, f"text-{method}.csv", "text/csv")
 
 
 def _record_json(report: TextReport, method: str) -> str:
     return json.dumps(text_record(report, method, source=report.text))
-
-
-def _download(label: str, make, file_name: str, mime: str) -> None:
-    # Files are built only when clicked, and clicking does not rerun the page.
-    st.download_button(label, make, file_name=file_name, mime=mime, on_click="ignore", key=f"dl-{file_name}")
-

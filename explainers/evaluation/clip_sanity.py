@@ -19,7 +19,7 @@ from models.image_text import ImageTextModel
 from ..records.clip import ClipReport
 from ..records.sanity import EDGES, SanityResult
 from ..tasks.clip import ClipSettings, explain_image_text
-from .sanity import RULE_STEP, THRESHOLD, SanityError, _curve, cascade, cumulative, edges_of
+from .sanity import RULE_STEP, THRESHOLD, compared_curve, cascade, cumulative, edges_of, randomisable
 
 MAP_METHODS = ("gradcam", "relevancy")
 
@@ -39,7 +39,7 @@ def clip_sanity_check(
     match). `prompts` are used as given (already cleaned and templated)."""
     if method not in MAP_METHODS:
         raise ValueError(f"unknown method {method!r}; the check compares {', '.join(MAP_METHODS)}")
-    parts = _parts(model, max_steps)
+    parts = randomisable(model, max_steps)
     settings = replace(settings, faithfulness=False)
     with model.lock:
         report = explain_image_text(model, [rgb], prompts, (method,), prompt, settings)
@@ -54,8 +54,8 @@ def clip_sanity_check(
     steps = cumulative(parts)
     rule_step = min(RULE_STEP, len(parts))
     return SanityResult(
-        method=_curve(method, original.signed, steps, original.scores, maps, rule_step),
-        reference=_curve(EDGES, False, steps, edges, [edges] * len(parts), rule_step),
+        method=compared_curve(method, original.signed, steps, original.scores, maps, rule_step),
+        reference=compared_curve(EDGES, False, steps, edges, [edges] * len(parts), rule_step),
         model=model.info.name,
         target=original.target,
         note=f"The image tower re-initialised top-down, one part per step: {', '.join(parts)}. The text tower is "
@@ -72,7 +72,7 @@ def with_clip_sanity(model: ImageTextModel, rgb: np.ndarray, report: ClipReport,
     """The report with a sanity check attached to each of its maps (`progress` counts all steps)."""
     if not report.maps:
         return report
-    total = len(report.maps) * len(_parts(model, None))
+    total = len(report.maps) * len(randomisable(model, None))
     checked, done = [], 0
     for explanation in report.maps:
         def step(k, _n, before=done):
@@ -85,13 +85,3 @@ def with_clip_sanity(model: ImageTextModel, rgb: np.ndarray, report: ClipReport,
         checked.append(replace(explanation, sanity=result))
     return replace(report, maps=tuple(checked))
 
-
-def _parts(model: ImageTextModel, max_steps: int | None) -> list[str]:
-    parts = [name for name, _ in model.randomisable_parts()]
-    if not parts:
-        raise SanityError(f"{model.info.name} cannot be sanity-checked: its image tower has no parts it can re-initialise")
-    if max_steps is None:
-        return parts
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= len(parts):
-        raise ValueError(f"max_steps must be a whole number from 1 to {len(parts)} (the parts: {', '.join(parts)})")
-    return parts[:max_steps]

@@ -79,8 +79,8 @@ def sanity_check(
     steps = cumulative(parts)
     rule_step = min(RULE_STEP, len(parts))
     return SanityResult(
-        method=_curve(method, explanation.signed, steps, explanation.scores, maps, rule_step),
-        reference=_curve(EDGES, False, steps, edges, [edges] * len(parts), rule_step),
+        method=compared_curve(method, explanation.signed, steps, explanation.scores, maps, rule_step),
+        reference=compared_curve(EDGES, False, steps, edges, [edges] * len(parts), rule_step),
         model=classifier.info.name,
         target=explanation.target,
         note=_note(classifier, parts),
@@ -154,11 +154,16 @@ def _parts_to_randomise(classifier: ImageClassifier, method: str, max_steps: int
             f"{method} is not available for {classifier.info.name}: it needs a model split into stages; "
             f"this one offers {', '.join(methods_for(classifier))}"
         )
-    parts = [name for name, _ in classifier.randomisable_parts()]
+    return randomisable(classifier, max_steps)
+
+
+def randomisable(model, max_steps: int | None) -> list[str]:
+    """The names of the parts the check re-initialises, top-down: all, or the first `max_steps`."""
+    parts = [name for name, _ in model.randomisable_parts()]
     if not parts:
-        why = "it has no parts to re-initialise" if classifier.rebuildable else (
-            "its adapter cannot rebuild itself around a copied network")
-        raise SanityError(f"{classifier.info.name} cannot be sanity-checked: {why}")
+        why = ("its adapter cannot rebuild itself around a copied network" if not getattr(model, "rebuildable", True)
+               else "it has no parts to re-initialise")
+        raise SanityError(f"{model.info.name} cannot be sanity-checked: {why}")
     if max_steps is None:
         return parts
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= len(parts):
@@ -166,8 +171,9 @@ def _parts_to_randomise(classifier: ImageClassifier, method: str, max_steps: int
     return parts[:max_steps]
 
 
-def _curve(name, signed, steps, original, maps, rule_step) -> SanityCurve:
-    compare = Comparison(original, signed)
+def compared_curve(name, signed, steps, original, maps, rule_step, comparison=Comparison) -> SanityCurve:
+    """Each step's map scored against the original (a `Comparison` of maps, or of words' values for text)."""
+    compare = comparison(original, signed)
     similarity, ssim = zip(*(compare(scores) for scores in maps))
     return SanityCurve(name, signed, steps, original, tuple(maps), similarity, ssim, similarity[rule_step - 1] < THRESHOLD)
 

@@ -20,13 +20,13 @@ import numpy as np
 
 from models.text_classifier import TextClassifier
 
-from ..records.sanity import WORD_LENGTHS, SanityCurve, SanityResult
+from ..records.common import TOKEN_METHODS
+from ..records.sanity import WORD_LENGTHS, SanityResult
 from ..records.text import TextReport, TokenAttribution
 from ..tasks.text import TextSettings, explain_text, word_groups
-from .sanity import RULE_STEP, THRESHOLD, SanityError, cascade, cumulative
+from .sanity import RULE_STEP, THRESHOLD, cascade, compared_curve, cumulative, randomisable
 from .similarity import VectorComparison
 
-TOKEN_METHODS = ("integrated-gradients", "lime", "kernelshap", "occlusion")
 
 
 def text_sanity_check(
@@ -46,7 +46,7 @@ def text_sanity_check(
     model with these settings. `progress(done, total)` is called after each step."""
     if method not in TOKEN_METHODS:
         raise ValueError(f"unknown method {method!r}; the check compares {', '.join(TOKEN_METHODS)}")
-    parts = _parts_to_randomise(classifier, max_steps)
+    parts = randomisable(classifier, max_steps)
     settings = replace(settings, faithfulness=False)  # only the maps are compared
     with classifier.lock:
         if original is None:
@@ -65,8 +65,8 @@ def text_sanity_check(
     rule_step = min(RULE_STEP, len(parts))
     lengths = word_lengths(first, words)
     return SanityResult(
-        method=_curve(method, True, steps, per_word(attribution.values, words), maps, rule_step),
-        reference=_curve(WORD_LENGTHS, False, steps, lengths, [lengths] * len(parts), rule_step),
+        method=compared_curve(method, True, steps, per_word(attribution.values, words), maps, rule_step, VectorComparison),
+        reference=compared_curve(WORD_LENGTHS, False, steps, lengths, [lengths] * len(parts), rule_step, VectorComparison),
         model=classifier.info.name,
         target=target,
         note=f"Re-initialised top-down, one part per step: {', '.join(parts)}. Maps are compared word by word.",
@@ -83,7 +83,7 @@ def with_text_sanity(classifier: TextClassifier, report: TextReport, settings: T
     maps = report.token_maps
     if not maps:
         return report
-    total = len(maps) * len(_parts_to_randomise(classifier, None))
+    total = len(maps) * len(randomisable(classifier, None))
     checked, done = {}, 0
     for attribution in maps:
         def step(k, _n, before=done):
@@ -107,22 +107,4 @@ def word_lengths(report: TextReport, words) -> np.ndarray:
     """Characters of each word as the text spells it: a "map" that never looks at the model."""
     return np.array([report.spans[p[-1]][1] - report.spans[p[0]][0] for p in words], dtype=np.float32)
 
-
-def _parts_to_randomise(classifier: TextClassifier, max_steps: int | None) -> list[str]:
-    parts = [name for name, _ in classifier.randomisable_parts()]
-    if not parts:
-        why = "it names no parts it can re-initialise" if classifier.rebuildable else (
-            "its adapter cannot rebuild itself around a copied network")
-        raise SanityError(f"{classifier.info.name} cannot be sanity-checked: {why}")
-    if max_steps is None:
-        return parts
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= len(parts):
-        raise ValueError(f"max_steps must be a whole number from 1 to {len(parts)} (the parts: {', '.join(parts)})")
-    return parts[:max_steps]
-
-
-def _curve(name, signed, steps, original, maps, rule_step) -> SanityCurve:
-    compare = VectorComparison(original, signed)
-    similarity, ssim = zip(*(compare(values) for values in maps))
-    return SanityCurve(name, signed, steps, original, tuple(maps), similarity, ssim, similarity[rule_step - 1] < THRESHOLD)
 

@@ -26,7 +26,8 @@ METHOD_NAMES = {
     "text-integrated-gradients": "Word relevance (Integrated Gradients)",
 }
 PIXEL_METHODS = ("integrated-gradients", "smoothgrad")  # one value per pixel, sparse
-PERTURBATION_METHODS = ("lime", "kernelshap", "occlusion")  # one value per region: superpixel or patches
+PERTURBATION_METHODS = ("lime", "kernelshap", "occlusion")  # one value per region or word, by hiding it
+TOKEN_METHODS = ("integrated-gradients", *PERTURBATION_METHODS)  # text: one signed value per token
 
 
 @dataclass(frozen=True)

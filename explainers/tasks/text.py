@@ -23,10 +23,10 @@ from ..evaluation.faithfulness import STEPS, check_steps, measure_word_faithfuln
 from ..inputs.targets import resolve_target
 from ..methods import perturbation as P
 from ..methods.gradients import integrated_gradients
-from ..records.common import METHOD_NAMES, ModelSummary, Prediction
+from ..records.common import METHOD_NAMES, PERTURBATION_METHODS, ModelSummary, Prediction
 from ..records.text import TextReport, TokenAttribution
 
-WORD_METHODS = ("lime", "kernelshap", "occlusion")  # perturbation over words
+WORD_METHODS = PERTURBATION_METHODS  # over words
 TEXT_METHODS = ("integrated-gradients", *WORD_METHODS, "attention", "rollout")
 Progress = Callable[[str, int, int], None]  # (what is running, done, total)
 MAX_CHARACTERS = 100_000  # beyond any model's token limit; keeps tokenising cheap
