@@ -208,15 +208,15 @@ def test_clip_page_every_view_and_download(browser, live_server):
         page.get_by_role("textbox", name="Prompts, one per line").fill(f"an astronaut\na cat\n{payload}")
         press_explain(page)
         expect(page.get_by_text("Completeness check: sum of")).to_be_visible(timeout=180_000)
-        # prompt bars, image x prompt matrix, Grad-CAM, Grad-CAM per prompt, word relevance text and bars
-        wait_for_figures(page, 6)
+        # prompt bars, image x prompt matrix, Grad-CAM, Grad-CAM per prompt, faithfulness, word relevance text and bars
+        wait_for_figures(page, 7)
         expect(page.locator('img[src="x"]')).to_have_count(0)
         screenshot(page, "clip-page")
 
         files = {d.file_name: d for d in every_download(page)}
         stem = "clip-Astronaut (Eileen Collins)"
         assert set(files) == {f"{stem}-gradcam-prompt0.html", f"{stem}-gradcam-all.html",
-                              f"{stem}-words-prompt0.html", f"{stem}-prompt0.jsonl"}
+                              f"{stem}-faithfulness-prompt0.html", f"{stem}-words-prompt0.html", f"{stem}-prompt0.jsonl"}
         for name, file in files.items():
             if name.endswith(".html"):
                 assert_self_contained_figure(file.text)
@@ -322,11 +322,10 @@ def test_clip_page_faithfulness_and_sanity_for_the_chosen_prompt(browser, live_s
     with new_user(browser, live_server.url) as page:
         open_page(page, "Image + text (CLIP)")
         page.get_by_role("textbox", name="Prompts, one per line").fill("an astronaut\na cat")
-        page.get_by_text("Measure faithfulness of every prompt's maps", exact=False).click()
         page.get_by_text("Sanity check: re-initialise the image tower", exact=False).click()
         press_explain(page)
         expect(page.get_by_text("How faithful are the maps for “a photo of an astronaut”?")).to_be_visible(timeout=SLOW)
-        # prompt bars, Grad-CAM, side by side, word text and bars, faithfulness, sanity maps and chart
+        # prompt bars, Grad-CAM, side by side, faithfulness, word text and bars, sanity maps and chart
         wait_for_figures(page, 8)
         expect(page.get_by_text("Sanity check: does the map depend on what the image tower learned?")).to_be_visible()
         screenshot(page, "clip-page-evidence")

@@ -50,9 +50,12 @@ def test_the_prompt_naming_the_subject_wins_and_every_view_is_drawn():
     app = explain(clip_app(), "a dog\na cat\na cup of coffee")
     assert not app.error
     assert app.selectbox(key="clip_target").value == 1  # the best match, "a photo of a cat"
-    # bars, Grad-CAM, Grad-CAM side by side, word relevance text + bars
-    assert len(app.get("plotly_chart")) == 5
+    # bars, Grad-CAM, Grad-CAM side by side, faithfulness (on by default, the best match), word relevance text + bars
+    assert len(app.get("plotly_chart")) == 6
     assert any("Completeness check" in c.value for c in app.caption)
+    assert "How faithful are the maps for “a photo of a cat”?" in [h.value for h in app.subheader]
+    app.selectbox(key="clip_target").set_value(0).run()  # another prompt: measured only when asked
+    assert "Faithfulness was measured for the best-matching prompt" in shown(app.caption)
 
 
 def test_picking_another_prompt_redraws_without_recomputing(monkeypatch):
@@ -99,6 +102,7 @@ def test_duplicate_and_single_prompts_are_explained_with_a_note():
 def test_faithfulness_and_the_sanity_check_for_the_chosen_prompt():
     def evidence(app):
         app.checkbox(key="clip_faithfulness").check()
+        app.checkbox(key="clip_faith_every").check()
         app.slider(key="clip_faith_steps").set_value(6)
         app.checkbox(key="clip_sanity").check()
 

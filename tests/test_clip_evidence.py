@@ -29,7 +29,7 @@ def fingerprint(network: torch.nn.Module) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def conse_report(conse, chelsea):
-    settings = ClipSettings(faithfulness=True, faithfulness_steps=10)
+    settings = ClipSettings(faithfulness=True, faithfulness_steps=10, faithfulness_every_prompt=True)
     return explain_image_text(conse, [chelsea], PROMPTS, ("gradcam",), None, settings, every_prompt=True)
 
 
@@ -48,6 +48,13 @@ def test_each_prompts_map_is_measured_on_that_prompts_probability(conse, chelsea
     assert cat.references["random"].deletion_auc != dog.references["random"].deletion_auc
     # On the cat, revealing what Grad-CAM marks brings "a cat" back faster than a random order.
     assert cat.curves.insertion_auc > cat.references["random"].insertion_auc
+
+
+def test_by_default_only_the_best_matching_prompts_maps_are_measured(conse, chelsea, conse_report):
+    settings = ClipSettings(faithfulness=True, faithfulness_steps=10)
+    report = explain_image_text(conse, [chelsea], PROMPTS, ("gradcam",), None, settings, every_prompt=True)
+    assert [m.faithfulness is not None for m in report.maps] == [True, False, False]  # the cat wins
+    assert report.maps[0].faithfulness.as_dict() == conse_report.maps[0].faithfulness.as_dict()
 
 
 def test_the_record_carries_faithfulness_for_the_target_prompt(conse_report):

@@ -80,9 +80,13 @@ def request_form(model, names: list[str]) -> Request | None:
             layer = st.selectbox("Grad-CAM layer", list(reversed(model.layers)), key="clip_layer", persist_state="session",
                                  help="For a ViT, the input of this block, its patch tokens as a grid.")
         faithfulness = st.checkbox(
-            "Measure faithfulness of every prompt's maps (deletion and insertion on that prompt's probability)",
-            value=False, key="clip_faithfulness", persist_state="session",
-            help="About 2 x (steps + 1) forward passes per map and per reference, for every prompt.",
+            "Measure faithfulness (deletion and insertion on the prompt's probability)",
+            value=True, key="clip_faithfulness", persist_state="session",
+            help="For the best-matching prompt: about 2 x (steps + 1) forward passes per map and per reference.",
+        )
+        every_prompt = st.checkbox(
+            "… for every prompt, not only the best match", value=False, key="clip_faith_every",
+            persist_state="session", help="The same cost again for each further prompt.",
         )
         steps = st.slider("Faithfulness steps per curve", MIN_STEPS, 100, ClipSettings.faithfulness_steps,
                           key="clip_faith_steps", persist_state="session")
@@ -94,7 +98,8 @@ def request_form(model, names: list[str]) -> Request | None:
         submitted = st.form_submit_button("Explain", type="primary")
     if not submitted:
         return None
-    settings = ClipSettings(layer=layer, faithfulness=faithfulness, faithfulness_steps=steps)
+    settings = ClipSettings(layer=layer, faithfulness=faithfulness, faithfulness_steps=steps,
+                            faithfulness_every_prompt=every_prompt)
     return Request(tuple(prompts.splitlines()), template.strip(), tuple(methods), image_index, settings, sanity)
 
 
@@ -177,20 +182,23 @@ def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
         st.plotly_chart(attribution_bars(labels, values, "Relevance per token"), key="clip_word_bars")
         st.caption(f"Completeness check: {completeness_text(words.attribution)}. Baseline: {words.attribution.params['baseline']}.")
         download("Figure (HTML)", partial(figure_html, text), f"{stem}-words-prompt{chosen}.html", "text/html")
-    _show_evidence([m for m in report.maps if m.target.index == chosen], report.prompts[chosen], stem, chosen)
+    _show_evidence([m for m in report.maps if m.target.index == chosen], report.maps, report.prompts[chosen], stem, chosen)
     explained = report if chosen == report.target.index else _retarget(report, chosen)
     record = partial(_records, explained, names[image_index])
     download("Values (JSON Lines, one line per view)", record, f"{stem}-prompt{chosen}.jsonl", "application/json")
 
 
-def _show_evidence(maps, prompt: str, stem: str, chosen: int) -> None:
+def _show_evidence(maps, all_maps, prompt: str, stem: str, chosen: int) -> None:
     """Faithfulness and the sanity check of the chosen prompt's maps, when they were measured."""
     named = [(METHOD_NAMES[m.method], m.faithfulness) for m in maps if m.faithfulness is not None]
     if named:
-        st.subheader(f"How faithful are the maps for “{prompt}”?")
+        st.subheader(f"How faithful are the maps for “{plain(prompt)}”?")
         st.write("Deletion removes the regions a map ranks highest and watches this prompt's probability fall; "
                  "insertion reveals them first into an empty image. A faithful map beats a random order.")
         faithfulness_section(named, prompt, "clip", f"{stem}-faithfulness-prompt{chosen}.html")
+    elif any(other.faithfulness is not None for other in all_maps):
+        st.caption("Faithfulness was measured for the best-matching prompt. Tick “… for every prompt” and press "
+                   "Explain to measure this one too.")
     checked = [(m.method, METHOD_NAMES[m.method], m.sanity) for m in maps if m.sanity is not None]
     if checked:
         st.subheader("Sanity check: does the map depend on what the image tower learned?")

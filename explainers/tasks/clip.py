@@ -43,7 +43,8 @@ class ClipSettings:
     layer: str | None = None  # Grad-CAM: the block whose input is read; None = the last
     ig_steps: int = 64
     ig_method: str = "adaptive"
-    faithfulness: bool = False  # deletion / insertion for each prompt's maps, on that prompt's probability
+    faithfulness: bool = False  # deletion / insertion of the maps, on their prompt's probability
+    faithfulness_every_prompt: bool = False  # all explained prompts' maps, not only the target's (costly)
     faithfulness_steps: int = STEPS
     faithfulness_replacement: str = "blurred"
     seed: int = 0  # faithfulness's tie-breaks and random reference
@@ -132,7 +133,8 @@ def explain_image_text(
         if "relevancy" in methods:
             maps += _relevancy(model, pixels[image_index], text, explained, predictions, context)
         if settings.faithfulness and maps:
-            maps = _with_faithfulness(model, pixels[image_index], text, maps, settings, progress)
+            measured = range(len(prompts)) if settings.faithfulness_every_prompt else (index,)
+            maps = _with_faithfulness(model, pixels[image_index], text, maps, measured, settings, progress)
         words = ()
         if "text-integrated-gradients" in methods:
             words = tuple(_word_relevance(model, tokens, i, embeddings[image_index], settings) for i in explained)
@@ -142,11 +144,12 @@ def explain_image_text(
     )
 
 
-def _with_faithfulness(model, pixels, text, maps, settings: ClipSettings, progress=None) -> list[ImageExplanation]:
-    """Each prompt's maps on that prompt's probability (softmax over every prompt), references once per prompt."""
+def _with_faithfulness(model, pixels, text, maps, which, settings: ClipSettings, progress=None) -> list[ImageExplanation]:
+    """The maps of the prompts in `which`, each on its prompt's probability (softmax over every prompt),
+    references once per prompt; the other maps unchanged."""
     empty = image_baseline(pixels, settings.faithfulness_replacement, *model.pixel_range())
     measured = {}
-    prompts = list(dict.fromkeys(m.target.index for m in maps))
+    prompts = [p for p in dict.fromkeys(m.target.index for m in maps) if p in which]
     for done, prompt in enumerate(prompts):
         if progress is not None:
             progress(f"Faithfulness: prompt {done + 1} of {len(prompts)}", done, len(prompts))
@@ -157,7 +160,8 @@ def _with_faithfulness(model, pixels, text, maps, settings: ClipSettings, progre
         for method, result in measure_faithfulness(probability, pixels, empty, mine, settings.faithfulness_steps,
                                                    settings.faithfulness_replacement, settings.seed).items():
             measured[(method, prompt)] = result
-    return [replace(m, faithfulness=measured[(m.method, m.target.index)]) for m in maps]
+    return [replace(m, faithfulness=measured[(m.method, m.target.index)]) if (m.method, m.target.index) in measured
+            else m for m in maps]
 
 
 def _prompt_index(target, count: int) -> int:
