@@ -67,6 +67,7 @@ class ImageClassifier:
         self._parts = list(parts)
         self._rebuild = rebuild
         self.randomised: tuple[str, ...] = ()  # parts re-initialised by with_random, top-down
+        self._reused: tuple[torch.Tensor, dict[str, torch.Tensor]] | None = None  # see reuse_stages
         # One lock per model: Streamlit sessions share this object across threads.
         self.lock = threading.RLock()
 
@@ -119,14 +120,45 @@ class ImageClassifier:
             raise ValueError(f"unknown layer {layer!r}; choose one of {', '.join(self.layers)}")
         x, feature = pixels, None
         tracking = torch.is_grad_enabled() and pixels.requires_grad
+        reused = self._reusable(pixels, tracking)
         for name, stage in self._stages:
-            with torch.set_grad_enabled(tracking or feature is not None):
-                x = stage(x)
+            if name in reused:
+                x = reused[name]
+            else:
+                with torch.set_grad_enabled(tracking or feature is not None):
+                    x = stage(x)
             if name == layer:
                 feature = x.detach().requires_grad_(True)
                 x = feature
         with torch.set_grad_enabled(tracking or feature is not None):
             return self._head(x), feature
+
+    def stage_outputs(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every stage's output for `pixels`, without autograd (what copies can reuse: `reuse_stages`)."""
+        outputs, x = {}, pixels
+        with torch.no_grad():
+            for name, stage in self._stages:
+                x = outputs[name] = stage(x)
+        return outputs
+
+    def reuse_stages(self, pixels: torch.Tensor, outputs: dict[str, torch.Tensor]) -> None:
+        """Let this copy take `outputs` (the shared model's `stage_outputs(pixels)`) for its stages below the
+        first one it re-initialised: they hold the very same weights, so they would compute the same. Used
+        for forwards of exactly these pixels without gradients to them (the sanity check's CAMs)."""
+        self._reused = (pixels, outputs)
+
+    def _reusable(self, pixels: torch.Tensor, tracking: bool) -> dict[str, torch.Tensor]:
+        if self._reused is None or tracking:
+            return {}
+        original, outputs = self._reused
+        names = [name for name, _ in self._stages]
+        random = set(self.randomised)
+        if random - set(names) - {"head"}:  # a part that is no stage: which stages it touches is unknown
+            return {}
+        if pixels.shape != original.shape or not torch.equal(pixels, original):
+            return {}
+        first = min((names.index(name) for name in random if name in names), default=len(names))
+        return {name: outputs[name] for name in names[:first]}
 
     @property
     def rebuildable(self) -> bool:

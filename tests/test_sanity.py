@@ -300,3 +300,38 @@ def test_the_figures_show_every_step_the_edge_reference_and_the_pass_line():
                                                list(result.reference.similarity)]
     assert any(shape.y0 == THRESHOLD for shape in chart.layout.shapes)
     assert sanity_verdict("Grad-CAM", result).startswith("Passes" if result.passed else "Fails")
+
+
+def test_copies_reuse_the_unchanged_stages_below_and_get_the_same_maps(bundled, chelsea, monkeypatch):
+    """A CAM's copy starts from the shared model's outputs below its first random stage: the same maps as
+    running every stage, and on the red detector exactly the stages below are taken over."""
+    fast = sanity_check(bundled, chelsea, "gradcam", max_steps=4)
+    with monkeypatch.context() as patch:
+        patch.setattr(ImageClassifier, "reuse_stages", lambda self, pixels, outputs: None)
+        slow = sanity_check(bundled, chelsea, "gradcam", max_steps=4)
+    shared = explain_image(bundled, chelsea, ("gradcam",)).explanations[0].scores
+    for a, b in zip((fast.method.original, *fast.method.maps), (shared, *slow.method.maps)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * float(np.abs(b).max()))
+    assert fast.method.similarity == pytest.approx(slow.method.similarity, abs=1e-6)
+
+    taken = []
+    real = ImageClassifier._reusable
+
+    def watching(self, pixels, tracking):
+        reused = real(self, pixels, tracking)
+        if self.randomised:
+            taken.append((self.randomised, tuple(reused)))
+        return reused
+
+    monkeypatch.setattr(ImageClassifier, "_reusable", watching)
+    image, _ = red_square_image()
+    sanity_check(rebuildable_red_detector(), image, "gradcam", 1, CHEAP, seed=1)
+    assert taken == [
+        (("head",), ("stem", "stage 1", "stage 2")),
+        (("head", "stage 2"), ("stem", "stage 1")),
+        (("head", "stage 2", "stage 1"), ("stem",)),
+        (("head", "stage 2", "stage 1", "stem"), ()),
+    ]
+    taken.clear()
+    sanity_check(rebuildable_red_detector(), image, "integrated-gradients", 1, CHEAP, seed=1, max_steps=1)
+    assert all(reused == () for _, reused in taken)  # gradients to the pixels: nothing is taken over

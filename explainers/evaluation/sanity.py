@@ -8,7 +8,9 @@ An edge detector run on the photo is scored alongside: it never looks at the mod
 similarity 1 on every copy, which is what failing the check looks like.
 
 The shared model is only read: each step's copy (ImageClassifier.with_random) shares every tensor it
-does not re-initialise, is private to this call, and is dropped after its step. The whole check runs
+does not re-initialise, is private to this call, and is dropped after its step. For a CAM, a copy takes
+the shared model's outputs of the stages below its first random one instead of recomputing them: the
+same weights on the same pixels, so the same values, and the cascade costs little more than the maps. The whole check runs
 under the shared model's lock, so concurrent checks come out as if run one after another.
 """
 
@@ -68,12 +70,26 @@ def sanity_check(
     parts = _parts_to_randomise(classifier, method, max_steps)
     settings = replace(settings, faithfulness=False)  # only the maps are compared
     with classifier.lock:
-        explanation = original or explain_image(classifier, rgb, (method,), target_index, settings).explanations[0]
         # The photo at the input size every copy shares: one edge map serves every step.
         edges = edge_map(classifier, rgb)
+        # A CAM needs no gradient to the pixels: each copy can start from the shared model's stage outputs
+        # below its first random stage, identical by construction, and runs only what it re-initialised.
+        pixels = classifier.preprocess(rgb)
+        below = classifier.stage_outputs(pixels) if method in CAM_VARIANTS and classifier.layers else None
+
+        def explained(model: ImageClassifier, target) -> ImageExplanation:
+            if below is not None:
+                model.reuse_stages(pixels, below)
+            return explain_image(model, rgb, (method,), target, settings).explanations[0]
+
+        if original is None:
+            # A copy with nothing re-initialised is the shared model's own weights: it reuses every stage.
+            original = explained(classifier.with_random([], seed), target_index) if below is not None else (
+                explain_image(classifier, rgb, (method,), target_index, settings).explanations[0])
+        explanation = original
 
         def recompute(twin: ImageClassifier) -> np.ndarray:
-            return explain_image(twin, rgb, (method,), explanation.target.index, settings).explanations[0].scores
+            return explained(twin, explanation.target.index).scores
 
         maps, step_bytes = cascade(classifier, parts, recompute, seed, progress)
     steps = cumulative(parts)
