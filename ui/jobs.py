@@ -57,6 +57,10 @@ class Job:
             what, done, total = self.state
         return what, (min(1.0, done / total) if total else 0.0)
 
+    def join(self, watcher: str) -> None:
+        with self._lock:
+            self.watchers.add(watcher)
+
     def cancel(self, watcher: str) -> None:
         with self._lock:
             self.watchers.discard(watcher)
@@ -90,7 +94,7 @@ class Jobs:
                 job = Job(key, label)
                 self._running[key] = job
                 self._pool.submit(self._run, job, work)
-            job.watchers.add(watcher)
+            job.join(watcher)
             return job
 
     def _run(self, job: Job, work) -> None:
