@@ -31,13 +31,7 @@ def image_record(
         record["signed"] = explanation.signed
         record["attribution_shape"] = list(explanation.scores.shape)
         record["attribution"] = _rounded(explanation.scores)
-        if explanation.convergence_delta is not None:
-            record["convergence_delta"] = explanation.convergence_delta
-            record["explained_output_difference"] = explanation.output_difference
-        if explanation.faithfulness is not None:
-            record["faithfulness"] = explanation.faithfulness.as_dict()
-        if explanation.sanity is not None:
-            record["sanity"] = explanation.sanity.record()
+        record.update(_evidence(explanation))
     return record
 
 
@@ -63,13 +57,7 @@ def text_record(report: TextReport, method: str, source: str | None = None) -> d
             for (word, indices), value in zip(groups, grouped_values(values, groups))
         ]
         record["parameters"] = attribution.params
-        if attribution.convergence_delta is not None:
-            record["convergence_delta"] = attribution.convergence_delta
-            record["explained_output_difference"] = attribution.output_difference
-        if attribution.faithfulness is not None:
-            record["faithfulness"] = attribution.faithfulness.as_dict()
-        if attribution.sanity is not None:
-            record["sanity"] = attribution.sanity.record()
+        record.update(_evidence(attribution))
     if method == "attention" and report.attention is not None:
         record["attention_shape"] = list(report.attention.shape)  # layers, heads, query token, key token
         record["attention"] = _rounded(report.attention)
@@ -95,19 +83,29 @@ def clip_record(report: ClipReport, method: str, source: str | None = None) -> d
         record["layer"] = image_map.layer
         record["attribution_shape"] = list(image_map.scores.shape)
         record["attribution"] = _rounded(image_map.scores)
-        if image_map.faithfulness is not None:
-            record["faithfulness"] = image_map.faithfulness.as_dict()
-        if image_map.sanity is not None:
-            record["sanity"] = image_map.sanity.record()
+        record.update(_evidence(image_map))
     words = next((w for w in report.words if w.prompt == report.target.index), None)
     if method == "text-integrated-gradients" and words is not None:
         record["tokens"] = list(words.tokens)
         record["special_tokens"] = [i for i, s in enumerate(words.special) if s]
         record["attribution"] = _rounded(words.attribution.values)
         record["parameters"] = words.attribution.params
-        record["convergence_delta"] = words.attribution.convergence_delta
-        record["explained_output_difference"] = words.attribution.output_difference
+        record.update(_evidence(words.attribution))
     return record
+
+
+def _evidence(result) -> dict:
+    """What a map or token attribution carries beside its values: the completeness check, faithfulness and
+    the sanity check, each only when present."""
+    fields = {}
+    if result.convergence_delta is not None:
+        fields["convergence_delta"] = result.convergence_delta
+        fields["explained_output_difference"] = result.output_difference
+    if result.faithfulness is not None:
+        fields["faithfulness"] = result.faithfulness.as_dict()
+    if result.sanity is not None:
+        fields["sanity"] = result.sanity.record()
+    return fields
 
 
 def _rounded(values) -> list | float:
