@@ -7,6 +7,9 @@
         [--samples N] [--seed N] [--faithfulness] [--sanity] [--json]
     python -m explainers clip IMAGE [IMAGE ...] --prompts P [P ...] [--model NAME] [--method ...] [--target N]
         [--faithfulness] [--sanity] [--json]
+    python -m explainers audit DATA --task image|text|clip [--model NAME] [--methods ...] [--sample N]
+        [--prompts ...] --report audit.html [--pdf audit.pdf] [--results results.jsonl]
+        [--engine local|ray] [--address RAY_ADDRESS] [--json]
 
 The model loads once; every input is explained in turn. A bad input prints a clear message for
 itself (a JSON line with "error" under --json) and the others still run; the exit code is 1
@@ -18,8 +21,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
+from .audit.config import DEFAULT_SAMPLE, DEFAULT_SANITY_ITEMS, ENGINES
 from .records.common import METHOD_NAMES, PERTURBATION_METHODS, TOKEN_METHODS
 
 IMAGE_METHODS = ("none", "gradcam", "gradcam++", "layercam", "integrated-gradients", "smoothgrad", "lime", "kernelshap",
@@ -97,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--sanity", action="store_true",
                       help="gradcam, relevancy: add the sanity check, the image tower re-initialised top-down")
     clip.add_argument("--json", action="store_true", help="print one JSON object per image (JSON Lines)")
+
+    add_audit_parser(commands)
     return parser
 
 
@@ -107,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_text(args, parser)
     if args.command == "clip":
         return run_clip(args, parser)
+    if args.command == "audit":
+        return run_audit(args, argv)
     return run_image(args)
 
 
@@ -395,3 +404,156 @@ def _faithfulness_summary(faithfulness: dict) -> str:
     references = "; ".join(f"{name} {areas(r)}" for name, r in faithfulness["references"].items())
     return (f"  faithfulness ({faithfulness['steps']} steps, {faithfulness['replacement']}): {areas(faithfulness)} "
             f"(references: {references})")
+
+
+# -- audit: a labelled dataset, a report to hand over ------------------------------------------------
+
+SUMMARY_KEYS = ("items", "evaluated", "skipped", "accuracy", "top5_accuracy", "per_class", "per_group", "ece",
+                "faithfulness")
+
+
+def add_audit_parser(commands) -> None:
+    audit = commands.add_parser("audit", help="audit a labelled dataset and write a report")
+    audit.add_argument("data", metavar="DATA",
+                       help="a folder or .zip with one subfolder per class, or a .csv / .jsonl manifest "
+                            "(path,label[,group ...] for images; text,label[,group ...] for texts)")
+    audit.add_argument("--task", required=True, choices=("image", "text", "clip"))
+    audit.add_argument("--model", default=None, help="as for the image, text and clip commands")
+    audit.add_argument("--methods", nargs="+", default=None, metavar="METHOD",
+                       help="maps measured for faithfulness and shown in the report (default: gradcam for images and "
+                            "image + text, integrated-gradients for text; 'none' for predictions only)")
+    audit.add_argument("--sample", type=int, default=DEFAULT_SAMPLE, metavar="N",
+                       help=f"items (a seeded sample) whose maps get deletion / insertion curves (default {DEFAULT_SAMPLE})")
+    audit.add_argument("--sanity-items", type=int, default=DEFAULT_SANITY_ITEMS, metavar="N",
+                       help=f"items of that sample whose first map gets the sanity check (default {DEFAULT_SANITY_ITEMS})")
+    audit.add_argument("--prompts", nargs="+", default=None, metavar="P",
+                       help="image + text: the prompts, which act as the classes (default: the dataset's labels)")
+    audit.add_argument("--template", default="", help='image + text: e.g. "a photo of a {}" fills each prompt in')
+    audit.add_argument("--seed", type=int, default=0, help="the faithfulness sample and its random reference (default 0)")
+    audit.add_argument("--batch-size", type=int, default=16, metavar="N", help="items per chunk (default 16)")
+    audit.add_argument("--report", required=True, metavar="audit.html", help="the self-contained HTML report")
+    audit.add_argument("--pdf", default=None, metavar="audit.pdf", help="the same report as PDF (needs Chromium)")
+    audit.add_argument("--results", default=None, metavar="results.jsonl",
+                       help="one JSON line per item as it finishes; an interrupted audit run again resumes from it")
+    audit.add_argument("--engine", default="local", choices=ENGINES, help="local (default, in this process) or ray")
+    audit.add_argument("--address", default=None, metavar="RAY_ADDRESS",
+                       help="--engine ray: join this cluster (default: start Ray on this machine)")
+    audit.add_argument("--json", action="store_true", help="print one final JSON summary line")
+
+
+def run_audit(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """Exit codes: 0 every item evaluated; 1 some items skipped (each with its reason in the results and the
+    report); 2 the audit could not run (bad dataset, labels, settings or engine)."""
+    import shlex
+
+    from .audit.config import AuditConfig, DEFAULT_METHODS, FAITHFUL_METHODS
+    from .audit.dataset import load_dataset
+    from .audit.errors import DatasetError
+    from .reports.audit import render
+
+    methods = tuple(args.methods or DEFAULT_METHODS[args.task])
+    if methods == ("none",):
+        methods = ()
+    if args.task != "clip" and (args.prompts or args.template):
+        print("error: --prompts and --template apply to --task clip", file=sys.stderr)
+        return 2
+    if args.address and args.engine != "ray":
+        print("error: --address joins a Ray cluster: add --engine ray", file=sys.stderr)
+        return 2
+    wrong = [m for m in methods if m not in FAITHFUL_METHODS[args.task]]
+    if wrong:
+        print(f"error: {', '.join(wrong)} cannot be audited for {args.task}; choose from "
+              f"{', '.join(FAITHFUL_METHODS[args.task])} or none", file=sys.stderr)
+        return 2
+    config = AuditConfig(task=args.task, model=args.model, methods=methods, sample=args.sample, seed=args.seed,
+                         sanity_items=args.sanity_items, prompts=tuple(args.prompts or ()), template=args.template,
+                         batch_size=args.batch_size)
+    try:
+        dataset = load_dataset(args.data, args.task)
+        audit = _audited(dataset, config, args)
+        command = "python -m explainers " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+        html = render(audit, command)
+        Path(args.report).write_text(html, encoding="utf-8")
+        print(f"report: {args.report}", file=sys.stderr)
+        if args.pdf:
+            from .reports.pdf import PdfError, html_to_pdf
+
+            try:
+                Path(args.pdf).write_bytes(html_to_pdf(html))
+                print(f"pdf: {args.pdf}", file=sys.stderr)
+            except PdfError as error:  # the HTML report stands; say why there is no PDF
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+    except DatasetError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    summary = audit.summary
+    if args.json:
+        print(json.dumps({key: summary[key] for key in SUMMARY_KEYS}), flush=True)
+    else:
+        print(_audit_summary(summary))
+    for skipped in summary["skipped_items"]:
+        print(f"skipped {skipped['input']}: {skipped['error']}", file=sys.stderr)
+    return 1 if summary["skipped"] else 0
+
+
+def _audited(dataset, config, args):
+    from .audit.run import run_audit
+
+    bar = ProgressBar()
+    print(f"dataset: {dataset.origin}: {len(dataset.items)} items", file=sys.stderr)
+    try:
+        return run_audit(dataset, config, results_path=args.results, engine=args.engine, address=args.address,
+                         progress=bar.update)
+    finally:
+        bar.close()
+
+
+class ProgressBar:
+    """Items done, items per second and time left, redrawn in place on stderr."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.start: tuple[float, int] | None = None
+        self.drawn = False
+
+    def update(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if self.start is None:
+            self.start = (now, done)  # resumed items do not count towards the rate
+        began, first = self.start
+        rate = (done - first) / (now - began) if now > began and done > first else 0.0
+        left = f"{_clock((total - done) / rate)} left" if rate else "starting"
+        width = 30
+        filled = round(width * done / total) if total else width
+        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} items  {rate:.1f} items/s  {left}   "
+        self.stream.write(line)
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _audit_summary(summary: dict) -> str:
+    def pct(value):
+        return "n/a" if value is None else f"{value:.1%}"
+
+    lines = [f"items {summary['items']}, evaluated {summary['evaluated']}, skipped {summary['skipped']}",
+             f"accuracy {pct(summary['accuracy'])}, top-5 {pct(summary['top5_accuracy'])}, "
+             f"ECE {summary['ece']:.3f}" if summary["ece"] is not None else "no item evaluated"]
+    for column, values in summary["per_group"].items():
+        shown = ", ".join(f"{value} {pct(row['accuracy'])} (n={row['size']})" for value, row in values.items())
+        lines.append(f"by {column}: {shown}")
+    for method, row in summary["faithfulness"].items():
+        refs = "; ".join(f"{name} {r['deletion_auc']:.3f} / {r['insertion_auc']:.3f}" for name, r in row["references"].items())
+        lines.append(f"faithfulness {method} over {row['items']} items: deletion {row['deletion_auc']:.3f}, "
+                     f"insertion {row['insertion_auc']:.3f} (references, deletion / insertion: {refs})")
+    return "\n".join(lines)

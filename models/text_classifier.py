@@ -142,6 +142,16 @@ class TextClassifier:
     def logits(self, ids: torch.Tensor) -> torch.Tensor:
         return self.logits_from(self.word_embeddings(ids))
 
+    def logits_batch(self, texts: Sequence[str]) -> torch.Tensor:
+        """Logits (len(texts), classes) from one padded forward pass: many texts at once (an audit).
+        Padding is masked out, so each row matches `logits` of that text alone up to rounding."""
+        with self.lock:
+            batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_tokens,
+                                   return_tensors="pt", split_special_tokens=True)
+            with torch.no_grad():
+                output = self.network(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+                return self._head(output, batch["attention_mask"])
+
     def attend(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and every attention map, (layers, heads, T, T), from one forward pass."""
         mask = torch.ones_like(ids)

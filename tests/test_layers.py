@@ -1,8 +1,8 @@
 """The layering rule: compute never imports Streamlit or Plotly; figures, records and inputs never import torch.
 
 explainers/ is split by concern: methods/ and evaluation/ compute, tasks/ runs them per modality under a
-model's lock, records/ holds the plain results and their exports, figures/ draws them, inputs/ checks
-what users send. The folder a file sits in decides which rule applies to it.
+model's lock, audit/ runs them over a dataset, records/ holds the plain results and their exports,
+figures/ draws them, reports/ lays them out as documents, inputs/ checks what users send. The folder a file sits in decides which rule applies to it.
 """
 
 import ast
@@ -10,8 +10,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPLAINERS = ROOT / "explainers"
-COMPUTE = ("methods", "evaluation", "tasks")
-PLAIN = ("records", "figures", "inputs")
+COMPUTE = ("methods", "evaluation", "tasks", "audit")
+PLAIN = ("records", "figures", "inputs", "reports")
 
 
 def imported_roots(path: Path) -> set[str]:

@@ -1,0 +1,1 @@
+"""Audit a labelled dataset: read it, predict every item, measure, report."""
