@@ -29,6 +29,7 @@ bench: setup
 	$(PY) benchmarks/faithfulness_speed.py
 	$(PY) benchmarks/sanity_speed.py
 	$(PY) benchmarks/perturbation_speed.py
+	$(PY) benchmarks/audit_speed.py
 
 # Many users at once (needs the browser; about 15 minutes): time to figure and server memory.
 load: setup browser

@@ -13,5 +13,6 @@ pages = [
     st.Page("pages/image/page.py", title="Images (ResNet)", icon=":material/image:", url_path="image"),
     st.Page("pages/text/page.py", title="Text (BERT)", icon=":material/text_fields:", url_path="text"),
     st.Page("pages/clip/page.py", title="Image + text (CLIP)", icon=":material/join_inner:", url_path="clip"),
+    st.Page("pages/audit/page.py", title="Audit a dataset", icon=":material/fact_check:", url_path="audit"),
 ]
 st.navigation(pages).run()

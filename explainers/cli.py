@@ -431,6 +431,9 @@ def add_audit_parser(commands) -> None:
     audit.add_argument("--template", default="", help='image + text: e.g. "a photo of a {}" fills each prompt in')
     audit.add_argument("--seed", type=int, default=0, help="the faithfulness sample and its random reference (default 0)")
     audit.add_argument("--batch-size", type=int, default=16, metavar="N", help="items per chunk (default 16)")
+    audit.add_argument("--maps", action="store_true",
+                       help="images: every item's results line also carries the Grad-CAM-family maps of --methods "
+                            "for its predicted class, at the layer's own grid (from the prediction's forward pass)")
     audit.add_argument("--report", required=True, metavar="audit.html", help="the self-contained HTML report")
     audit.add_argument("--pdf", default=None, metavar="audit.pdf", help="the same report as PDF (needs Chromium)")
     audit.add_argument("--results", default=None, metavar="results.jsonl",
@@ -446,7 +449,7 @@ def run_audit(args: argparse.Namespace, argv: list[str] | None) -> int:
     report); 2 the audit could not run (bad dataset, labels, settings or engine)."""
     import shlex
 
-    from .audit.config import AuditConfig, DEFAULT_METHODS, FAITHFUL_METHODS
+    from .audit.config import CAM_METHODS, DEFAULT_METHODS, FAITHFUL_METHODS, AuditConfig
     from .audit.dataset import load_dataset
     from .audit.errors import DatasetError
     from .reports.audit import render
@@ -465,9 +468,16 @@ def run_audit(args: argparse.Namespace, argv: list[str] | None) -> int:
         print(f"error: {', '.join(wrong)} cannot be audited for {args.task}; choose from "
               f"{', '.join(FAITHFUL_METHODS[args.task])} or none", file=sys.stderr)
         return 2
+    maps = ()
+    if args.maps:
+        maps = tuple(m for m in methods if m in CAM_METHODS)
+        if args.task != "image" or not maps:
+            print(f"error: --maps saves {', '.join(CAM_METHODS)} maps of images: add one of them to --methods "
+                  "(--task image)", file=sys.stderr)
+            return 2
     config = AuditConfig(task=args.task, model=args.model, methods=methods, sample=args.sample, seed=args.seed,
                          sanity_items=args.sanity_items, prompts=tuple(args.prompts or ()), template=args.template,
-                         batch_size=args.batch_size)
+                         batch_size=args.batch_size, maps=maps)
     try:
         dataset = load_dataset(args.data, args.task)
         audit = _audited(dataset, config, args)
@@ -517,7 +527,12 @@ class ProgressBar:
         self.start: tuple[float, int] | None = None
         self.drawn = False
 
-    def update(self, done: int, total: int) -> None:
+    def update(self, what: str, done: int, total: int) -> None:
+        if what != "items":  # the examples' maps and the sanity check, after every item
+            phase = {"examples": "explaining the examples", "sanity": "sanity checks"}.get(what, what)
+            self.stream.write(f"\r{phase}: {done}/{total}" + " " * 60)
+            self.stream.flush()
+            return
         now = time.perf_counter()
         if self.start is None:
             self.start = (now, done)  # resumed items do not count towards the rate

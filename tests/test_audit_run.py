@@ -289,3 +289,34 @@ def test_text_items_in_a_padded_batch_score_as_each_alone():
         assert row["prediction_index"] == alone[0].index
         assert row["score"] == pytest.approx(alone[0].score, abs=1e-5)
         assert row["sha256"] == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_maps_for_every_item_equal_each_photos_own_grad_cam(bundled, small_images, single_thread):
+    """--maps: the batched backward pass gives each photo the map it gets alone (the page's Grad-CAM, before
+    upsampling), for its predicted class; the shared model is left untouched."""
+    import numpy as np
+
+    from explainers.inputs.image import decode_image
+    from explainers.methods.cam import grad_cam
+
+    dataset = load_dataset(small_images, "image")
+    config = AuditConfig("image", methods=("gradcam",), sample=0, sanity_items=0, batch_size=8, maps=("gradcam",))
+    audit = run_audit(dataset, config, Loaded(bundled, bundled.labels, bundled.info))
+    checked = 0
+    for record in audit.results:
+        if "error" in record:
+            assert "maps" not in record
+            continue
+        saved = record["maps"]["gradcam"]
+        pixels = bundled.preprocess(decode_image((small_images / record["input"]).read_bytes()).rgb)
+        with torch.no_grad():
+            logits, feature = bundled.forward_from(pixels, bundled.default_layer)
+        (gradient,) = torch.autograd.grad(logits[0, record["prediction_index"]], feature)
+        alone = grad_cam(feature.detach()[0], gradient[0]).numpy()
+        assert saved["shape"] == list(alone.shape) and saved["layer"] == bundled.default_layer
+        np.testing.assert_allclose(np.array(saved["values"]), alone, rtol=1e-4, atol=1e-6 * float(alone.max()))
+        checked += 1
+    assert checked == 6
+    assert all(p.grad is None for p in bundled.network.parameters())
+    with pytest.raises(DatasetError, match="Maps for every item"):
+        run_audit(dataset, AuditConfig("image", maps=("integrated-gradients",)), Loaded(bundled, bundled.labels, bundled.info))

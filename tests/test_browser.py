@@ -42,7 +42,7 @@ def csv_rows(text: str) -> list[list[str]]:
 def test_home_page_introduces_every_page(browser, live_server):
     with new_user(browser, live_server.url) as page:
         expect(page.get_by_role("heading", name="See why a model predicts what it predicts")).to_be_visible()
-        for link in ("Explain an image", "Explain a sentence", "Match photos and prompts"):
+        for link in ("Explain an image", "Explain a sentence", "Match photos and prompts", "Audit a model on a dataset"):
             expect(page.get_by_role("link", name=link)).to_be_visible()
         screenshot(page, "home")
 

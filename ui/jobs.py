@@ -27,7 +27,7 @@ WORKERS = 8  # requests in flight per page and server; each model's lock still r
 KEEP = 64  # finished results kept, least recently used dropped first
 KEEP_SECONDS = 3600
 # Per page: a text result can hold every attention map (BERT-base, 512 tokens: ~150 MB), so fewer of them.
-KEEP_PER_PAGE = {"image": 64, "text": 16, "clip": 32}
+KEEP_PER_PAGE = {"image": 64, "text": 16, "clip": 32, "audit": 8}
 
 
 class Cancelled(Exception):

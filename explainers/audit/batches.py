@@ -16,10 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from models.runtime import release_freed_memory
+
+from ..methods.batching import batch_for
 from .config import AuditConfig
 from .dataset import Source
 
 TOP_K = 5
+TRIM_EVERY = 64  # items between hand-backs of freed memory to the OS (each takes a few ms)
 
 
 @dataclass
@@ -60,6 +64,7 @@ class Auditor:
         self.source = source
         self._loaded = loaded
         self._prompt_embeddings = None
+        self._since_trim = 0
 
     @property
     def loaded(self) -> Loaded:
@@ -75,9 +80,11 @@ class Auditor:
                 prepared.append((position, *self._prepare(row)))
             except Exception as error:  # one bad item must not stop the audit
                 results[position] = _failed(row, _message(error))
-        scores = self._score([p[2] for p in prepared])
-        for (position, digest, _, raw), probabilities in zip(prepared, scores):
+        scores, maps = self._score([p[2] for p in prepared])
+        for (position, digest, _, raw), probabilities, item_maps in zip(prepared, scores, maps):
             results[position] = _predicted(chunk[position], digest, probabilities, self.loaded.classes)
+            if item_maps:
+                results[position]["maps"] = item_maps
         for (position, digest, _, raw) in prepared:
             row = chunk[position]
             if row.get("measure") and self.config.methods:
@@ -87,6 +94,10 @@ class Auditor:
                     results[position]["faithfulness"] = self._faithfulness(raw, results[position]["prediction_index"])
                 except Exception as error:
                     results[position]["faithfulness_error"] = _message(error)
+        self._since_trim += len(chunk)
+        if self._since_trim >= TRIM_EVERY:  # glibc keeps freed activations otherwise: memory creeps over an audit
+            release_freed_memory()
+            self._since_trim = 0
         return results
 
     def _prepare(self, row: dict):
@@ -102,28 +113,38 @@ class Auditor:
         rgb = decode_image(data).rgb
         return hashlib.sha256(data).hexdigest(), self.loaded.model.preprocess(rgb), rgb
 
-    def _score(self, inputs: list) -> list[np.ndarray]:
-        """Class probabilities per input, in order: one forward pass per same-shaped group."""
+    def _score(self, inputs: list) -> tuple[list[np.ndarray], list[dict]]:
+        """Class probabilities per input, in order, from one forward pass per same-shaped group; and per
+        input the CAM-family maps asked for with `maps` (from that same pass and one backward pass)."""
         if not inputs:
-            return []
+            return [], []
         model = self.loaded.model
         if self.config.task == "text":
-            return [row for row in model.logits_batch(inputs).softmax(-1).numpy()]
-        out: list = [None] * len(inputs)
+            return [row for row in model.logits_batch(inputs).softmax(-1).numpy()], [{}] * len(inputs)
+        scores: list = [None] * len(inputs)
+        maps: list = [{}] * len(inputs)
         by_shape: dict[tuple, list[int]] = {}
         for i, pixels in enumerate(inputs):
             by_shape.setdefault(tuple(pixels.shape), []).append(i)
+        groups = []  # same-shaped inputs, at most batch_for(...) per forward call (larger is slower on CPUs)
+        for shape, indices in by_shape.items():
+            size = batch_for(int(np.prod(shape)))
+            groups += [indices[start:start + size] for start in range(0, len(indices), size)]
         with model.lock, torch.no_grad():
-            for indices in by_shape.values():
+            for indices in groups:
                 batch = torch.cat([inputs[i] for i in indices])
-                if self.config.task == "image":
+                if self.config.task == "image" and self.config.maps:
+                    probabilities, cams = _with_cams(model, batch, self.config.maps)
+                    for i, item_maps in zip(indices, cams):
+                        maps[i] = item_maps
+                elif self.config.task == "image":
                     probabilities = model.logits(batch).softmax(-1)
                 else:
                     embeddings = model.image_embedding(batch)
                     probabilities = (model.scale * embeddings @ self._prompts().T).softmax(-1)
                 for i, row in zip(indices, probabilities.numpy()):
-                    out[i] = row
-        return out
+                    scores[i] = row
+        return scores, maps
 
     def _prompts(self) -> torch.Tensor:
         if self._prompt_embeddings is None:
@@ -199,6 +220,29 @@ class Auditor:
         """Deletion / insertion areas of each method's map for the predicted class, and the references'."""
         _, _, maps = self._explained(raw, self.config.methods, index, faithfulness=True)
         return {method: _areas(m.faithfulness) for method, m in maps.items() if m is not None and m.faithfulness}
+
+
+def _with_cams(classifier, batch: torch.Tensor, methods: Sequence[str]) -> tuple[torch.Tensor, list[dict]]:
+    """Probabilities of a batch and each item's CAM maps for its top class, at the layer's own grid.
+
+    The stages up to the layer run without autograd and the layer's output becomes a leaf (as on the
+    page), so one backward pass of the summed top logits gives every item its own gradient: the items
+    of a batch do not interact in an eval-mode network."""
+    from ..methods.cam import CAM_VARIANTS
+
+    layer = classifier.default_layer
+    logits, feature = classifier.forward_from(batch, layer)
+    probabilities = logits.detach().softmax(-1)
+    top = probabilities.argmax(-1)
+    with torch.enable_grad():  # the caller's no_grad would leave the selected logits off the graph
+        (gradient,) = torch.autograd.grad(logits.gather(1, top[:, None]).sum(), feature)
+    A, G = feature.detach(), gradient
+    per_item = []
+    for i in range(len(batch)):
+        per_item.append({m: {"layer": layer, "shape": list(A.shape[-2:]),
+                             "values": np.round(CAM_VARIANTS[m](A[i], G[i]).numpy().astype(float), 6).tolist()}
+                         for m in methods})
+    return probabilities, per_item
 
 
 def _areas(faithfulness) -> dict:

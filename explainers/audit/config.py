@@ -16,6 +16,7 @@ ENGINES = ("local", "ray")
 DEFAULT_SAMPLE = 16
 DEFAULT_SANITY_ITEMS = 2
 BATCH_SIZE = 16
+CAM_METHODS = ("gradcam", "gradcam++", "layercam")  # the maps --maps can save for every item (cheap, batched)
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,13 @@ class AuditConfig:
     prompts: tuple[str, ...] = ()  # image + text: the prompts are the classes
     template: str = ""  # image + text: "a photo of a {}" fills each prompt in
     batch_size: int = BATCH_SIZE
+    maps: tuple[str, ...] = ()  # images: CAM-family maps saved for every item, at the layer's grid
     prompt_texts: tuple[str, ...] = field(default=(), compare=False)  # the prompts as the model reads them
 
     def as_dict(self) -> dict:
         values = asdict(self)
         values.pop("prompt_texts")
-        values["methods"], values["prompts"] = list(self.methods), list(self.prompts)
+        values["methods"], values["prompts"], values["maps"] = list(self.methods), list(self.prompts), list(self.maps)
         return values
 
 

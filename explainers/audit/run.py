@@ -1,8 +1,10 @@
 """Run an audit: match the labels, predict every item (resuming what a results file already holds),
 then measure, pick the examples to look at first, explain them and sanity-check a few.
 
-`progress(done, total)` hears about items as they finish; an exception raised by `stop()` (a
-cancelled audit) ends the work between chunks, keeping every finished line in the results file.
+`progress(what, done, total)` hears about the work as it goes: "items" as chunks finish, then
+"examples" and "sanity" one by one. An exception raised in it (a cancelled audit) ends the work at
+the next report, which comes at least before every chunk and every map; every finished line stays
+in the results file.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 
 from ..records.audit import Audit
 from .batches import Auditor, Loaded, load_model
-from .config import FAITHFUL_METHODS, AuditConfig, audit_id
+from .config import CAM_METHODS, FAITHFUL_METHODS, AuditConfig, audit_id
 from .dataset import Dataset
 from .engine import run_local, run_ray
 from .errors import DatasetError
@@ -98,13 +100,14 @@ def run_audit(
     results_path=None,
     engine: str = "local",
     address: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    stop: Callable[[], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Audit:
     started, clock = _now(), time.perf_counter()
     config = with_prompts(config, dataset)
     _check_methods(config)
     loaded = loaded or load_model(config)
+    if config.maps and not getattr(loaded.model, "layers", ()):
+        raise DatasetError(f"{loaded.info.name} is not split into stages, so it has no Grad-CAM maps to save.")
     model = model_facts(loaded)
     rows = prepare(dataset, config, loaded.classes)
     identity = audit_id(config, dataset.sha256, model["weights_sha256"])
@@ -114,26 +117,34 @@ def run_audit(
     finished = {name: record for name, record in done.items() if name in known}
     todo = [row for row in rows if row["input"] not in finished]
     chunks = [todo[i:i + config.batch_size] for i in range(0, len(todo), config.batch_size)]
-    report = progress or (lambda done, total: None)
-    report(len(finished), len(rows))
+    state = ["items", len(finished), len(rows)]
+
+    def report(what: str, done: int, total: int) -> None:
+        state[:] = [what, done, total]
+        if progress is not None:
+            progress(what, done, total)
+
+    def checkpoint() -> None:  # the same state again: where a cancelled audit stops
+        report(*state)
+
+    report("items", len(finished), len(rows))
     auditor = Auditor(config, dataset.source, loaded)
-    stream = run_ray(config, dataset.source, chunks, address) if engine == "ray" else run_local(auditor, chunks, stop)
+    stream = (run_ray(config, dataset.source, chunks, address) if engine == "ray"
+              else run_local(auditor, chunks, checkpoint))
     try:
         for results in stream:
             for record in results:
                 clean = {k: v for k, v in record.items() if k != "audit"}
                 finished[record["input"]] = clean
                 store.write(clean)
-            report(len(finished), len(rows))
-            if stop is not None and engine == "ray":
-                stop()
+            report("items", len(finished), len(rows))
     finally:
         store.close()
     ordered = tuple(_without_audit(finished[row["input"]]) for row in rows)
     summary = summarise(ordered, loaded.classes, len(rows))
     picked = examples([r for r in ordered if "error" not in r])
-    explained = explain_examples(auditor, dataset, picked, stop)
-    checked = sanity_checks(auditor, dataset, ordered, config, stop)
+    explained = explain_examples(auditor, dataset, picked, report)
+    checked = sanity_checks(auditor, dataset, ordered, config, report)
     facts = {"origin": dataset.origin, "sha256": dataset.sha256, "group_columns": list(dataset.group_columns)}
     return Audit(config.as_dict(), facts, model, identity, ordered, summary, explained, checked, environment(),
                  started, time.perf_counter() - clock, engine, resumed=len(done))
@@ -152,26 +163,28 @@ def _check_methods(config: AuditConfig) -> None:
         raise DatasetError("--sample and --sanity-items count items: give 0 or more.")
     if not 1 <= config.batch_size <= 256:
         raise DatasetError("The batch size must be between 1 and 256.")
+    if config.maps and (config.task != "image" or any(m not in CAM_METHODS for m in config.maps)):
+        raise DatasetError(f"Maps for every item are saved for images with {', '.join(CAM_METHODS)} "
+                           "(one batched backward pass); explain single items for the others.")
 
 
-def explain_examples(auditor: Auditor, dataset: Dataset, picked: dict, stop=None) -> dict:
+def explain_examples(auditor: Auditor, dataset: Dataset, picked: dict, report) -> dict:
     """The first method's map (or word attributions) for each example item, for the report's galleries."""
     config = auditor.config
     if not config.methods:
         return {}
     by_input = {item.input: item for item in dataset.items}
-    shown = {}
+    shown, total = {}, sum(len(records) for records in picked.values())
     for kind, records in picked.items():
         shown[kind] = []
         for record in records:
-            if stop is not None:
-                stop()
+            report("examples", sum(len(s) for s in shown.values()), total)
             explained = auditor.explain(by_input[record["input"]], config.methods[0], record["prediction_index"])
             shown[kind].append({**explained, "prediction": record["prediction"], "score": record["score"]})
     return shown
 
 
-def sanity_checks(auditor: Auditor, dataset: Dataset, results: Sequence[dict], config: AuditConfig, stop=None) -> tuple:
+def sanity_checks(auditor: Auditor, dataset: Dataset, results: Sequence[dict], config: AuditConfig, report) -> tuple:
     """The sanity check of the first method on the first few items of the faithfulness sample."""
     if not config.methods or not config.sanity_items:
         return ()
@@ -179,8 +192,7 @@ def sanity_checks(auditor: Auditor, dataset: Dataset, results: Sequence[dict], c
     picked = [r for r in results if "faithfulness" in r][: config.sanity_items]
     checked = []
     for record in picked:
-        if stop is not None:
-            stop()
+        report("sanity", len(checked), len(picked))
         checked.append(auditor.sanity(by_input[record["input"]], config.methods[0], record["prediction_index"]))
     return tuple(checked)
 

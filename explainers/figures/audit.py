@@ -34,6 +34,16 @@ def confusion_figure(confusion: dict) -> go.Figure:
     return figure
 
 
+def add_cell_targets(figure: go.Figure, confusion: dict) -> None:
+    """One invisible marker per non-empty cell, so that clicking a cell selects it where the page listens
+    for point selections (heatmap cells themselves are not selectable there)."""
+    cells = [tuple(int(v) for v in key.split(",")) for key, items in confusion["items"].items() if items]
+    figure.add_trace(go.Scatter(
+        x=[c for _, c in cells], y=[r for r, _ in cells], mode="markers", hoverinfo="none", showlegend=False,
+        marker=dict(symbol="square", size=26, opacity=0), name="cells",
+    ))
+
+
 def group_figure(column: str, rows: dict, overall: float) -> go.Figure:
     """Accuracy per value of one group column, with Wilson intervals; groups too small in grey."""
     values = list(rows)
@@ -105,7 +115,12 @@ def _bars(figure: go.Figure, name: str, x: list[str], row: dict, colour: str) ->
 
 
 def overlay_uri(image: np.ndarray, scores: np.ndarray, signed: bool) -> str:
-    """The photo with its map blended over it, as a PNG data URI (small: for galleries in a report)."""
+    """The overlay as a PNG data URI, for the report's galleries."""
+    return png_data_uri(overlay(image, scores, signed))
+
+
+def overlay(image: np.ndarray, scores: np.ndarray, signed: bool) -> np.ndarray:
+    """The photo with its map blended over it (uint8 RGB): warmer where the map is larger."""
     values = np.abs(scores) if signed else np.clip(scores, 0, None)
     top = float(np.percentile(values, 99.5)) if values.size else 0.0
     normalised = np.clip(values / top, 0, 1) if top > 0 else np.zeros_like(values)
@@ -113,8 +128,7 @@ def overlay_uri(image: np.ndarray, scores: np.ndarray, signed: bool) -> str:
     resized = cv2.resize(normalised.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     colours = cv2.applyColorMap((resized * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
     alpha = (0.15 + 0.55 * resized)[..., None]
-    blended = (image.astype(np.float32) * (1 - alpha) + colours.astype(np.float32) * alpha).astype(np.uint8)
-    return png_data_uri(blended)
+    return (image.astype(np.float32) * (1 - alpha) + colours.astype(np.float32) * alpha).astype(np.uint8)
 
 
 def word_spans(words: list[str], values: list[float]) -> str:

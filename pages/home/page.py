@@ -14,6 +14,9 @@ This app runs real pretrained models in your browser session and shows **why** t
   rollout; compare two sentences to see what one changed word moves.
 - **Image + text**: CLIP (or a bundled ConSE stand-in when offline) scores your own prompts against your
   photos; heatmaps per prompt (Grad-CAM, attention relevancy) and the words that made the match.
+- **Audit**: a whole labelled dataset (yours, or the sample): accuracy per class and per group with
+  intervals, the confusion matrix, calibration, the maps of the most confident errors and how faithful
+  the maps are, in a report (HTML or PDF) you can hand over.
 
 Every figure is interactive: hover for the raw values, zoom, and download it as a self-contained HTML
 file. Uploaded photos and typed text stay in the server's memory and are never written to disk.
@@ -22,3 +25,4 @@ file. Uploaded photos and typed text stay in the server's memory and are never w
 st.page_link("pages/image/page.py", label="Explain an image", icon=":material/image:")
 st.page_link("pages/text/page.py", label="Explain a sentence", icon=":material/text_fields:")
 st.page_link("pages/clip/page.py", label="Match photos and prompts", icon=":material/join_inner:")
+st.page_link("pages/audit/page.py", label="Audit a model on a dataset", icon=":material/fact_check:")
