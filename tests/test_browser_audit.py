@@ -66,6 +66,16 @@ def test_sample_zip_uploaded_audited_and_both_reports_downloaded(browser, live_s
         report.on("request", lambda r: fetched.append(r.url) if not r.url.startswith(("data:", "about:")) else None)
         report.set_content(html.text)
         expect(report.locator(".plotly-graph-div svg").first).to_be_visible(timeout=60_000)
+        # The report's own confusion matrix: a click on "true tabby, predicted Egyptian cat" (row 1 of 6,
+        # column 7 of 12) lists the eight photos of the cat.
+        area = report.locator("#confusion .nsewdrag").first
+        area.scroll_into_view_if_needed()
+        box = area.bounding_box()
+        x, y = box["x"] + box["width"] * 6.5 / 12, box["y"] + box["height"] * 0.5 / 6
+        report.mouse.move(x, y)
+        report.wait_for_timeout(300)
+        report.mouse.click(x, y)
+        expect(report.locator("#cell-items")).to_contain_text("8 item(s): tabby/chelsea-blurred.jpg")
         assert not fetched, fetched[:3]
         report.close()
 
@@ -74,3 +84,15 @@ def test_sample_zip_uploaded_audited_and_both_reports_downloaded(browser, live_s
         reader = PdfReader(io.BytesIO(pdf.data))
         text = "\n".join(p.extract_text() for p in reader.pages)
         assert len(reader.pages) >= 4 and "Confusion matrix" in text and "Reproduce" in text
+
+
+def test_a_running_audit_shows_its_progress_and_can_be_cancelled(browser, live_server):
+    with new_user(browser, live_server.url) as page:
+        open_page(page, "Audit a dataset", ready_button="Run the audit")
+        page.get_by_role("spinbutton", name="Faithfulness sample (items)").fill("48")  # long enough to catch
+        page.get_by_role("spinbutton", name="Seed").fill("7")  # a request no earlier test has made
+        page.get_by_role("button", name="Run the audit").click()
+        expect(page.get_by_text(re.compile(r"Predicting: \d+ of 48"))).to_be_visible(timeout=SLOW)
+        page.get_by_role("button", name="Cancel", exact=True).click()
+        expect(page.get_by_text("Cancelled. Press Run the audit to start again.")).to_be_visible(timeout=SLOW)
+        expect(page.get_by_test_id("stMetric")).to_have_count(0)  # no result was made up from half the items

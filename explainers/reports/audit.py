@@ -160,8 +160,9 @@ def _groups(summary: dict) -> str:
 def _calibration(summary: dict) -> str:
     if summary["ece"] is None:
         return ""
+    bins = summary["statistics"]["calibration_bins"]
     return (f"<h2>Calibration</h2><p class=\"note\">Items binned by the probability of the predicted class "
-            f"({summary['statistics']['calibration_bins']} equal-width bins). The expected calibration error is the item-weighted mean gap "
+            f"({bins} equal-width bins). The expected calibration error is the item-weighted mean gap "
             f"between accuracy and confidence: {summary['ece']:.3f}.</p>"
             f"{_plot(figures.reliability_figure(summary['calibration'], summary['ece']))}")
 

@@ -3,7 +3,7 @@
 Why Chromium: it is the engine the browser tests already install, it runs the report's plotly.js
 before printing (so the PDF holds the HTML's figures, as vectors), and print CSS lays it out.
 Playwright drives it: the HTML goes to the browser over a pipe and the PDF comes back as bytes, so
-a confidential report is never written to disk on its way (the page's uploads stay in memory).
+a confidential report is not written to a file on its way (Chromium keeps only its temporary profile).
 """
 
 from __future__ import annotations
