@@ -3,6 +3,7 @@ own code); figures come from explainers/figures/audit.py and the report from exp
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import logging
@@ -26,7 +27,7 @@ from explainers.records.audit import Audit
 from explainers.records.common import METHOD_NAMES
 from explainers.records.faithfulness import REFERENCE_NAMES
 from explainers.reports.audit import render
-from explainers.reports.pdf import PdfError, html_to_pdf
+from explainers.reports.pdf import PdfError, find_chromium, html_to_pdf
 from models.image_models import DEFAULT_IMAGE_MODEL
 from models.image_text_models import DEFAULT_CLIP_MODEL
 from models.text_models import DEFAULT_DESCRIPTIONS, DEFAULT_TEXT_MODEL, ZeroShotEncoder
@@ -111,9 +112,8 @@ def sample_zip(task: str) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.write(manifest, "manifest.csv")
         if task != "text":  # the photos beside it, at the paths the manifest gives
-            for line in manifest.read_text().splitlines()[1:]:
-                path = line.split(",", 1)[0]
-                archive.write(manifest.parent / path, path)
+            for row in csv.DictReader(io.StringIO(manifest.read_text())):
+                archive.write(manifest.parent / row["path"], row["path"])
     return buffer.getvalue()
 
 
@@ -220,7 +220,10 @@ def show(audit: Audit, request: Request) -> None:
     with left:
         download("Report (HTML, self-contained)", html, "audit.html", "text/html", key="audit")
     with middle:
-        download("Report (PDF)", partial(_pdf, html), "audit.pdf", "application/pdf", key="audit")
+        if find_chromium():
+            download("Report (PDF)", partial(_pdf, html), "audit.pdf", "application/pdf", key="audit")
+        else:
+            st.caption("A PDF needs Chromium on the server; print the HTML report from a browser instead.")
     with right:
         download("Per-item results (JSON Lines)", partial(_jsonl, audit), "results.jsonl", "application/jsonl", key="audit")
     st.caption(plain(f"Reproduce: {command}"))
@@ -239,7 +242,8 @@ def show(audit: Audit, request: Request) -> None:
 def _pdf(html) -> bytes:
     try:
         return html_to_pdf(html())
-    except PdfError as error:
+    except PdfError as error:  # the download is already under way: its content says what happened
+        log.error("audit PDF failed: %s", type(error).__name__)
         return f"No PDF could be made here: {error}".encode()
 
 

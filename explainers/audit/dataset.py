@@ -23,7 +23,6 @@ from .archive import ZipLimits, read_zip
 from .errors import DatasetError
 
 TASKS = ("image", "text", "clip")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 MANIFEST_SUFFIXES = {".csv", ".jsonl"}
 MANIFEST_NAMES = ("manifest.csv", "manifest.jsonl")
 MAX_MANIFEST_BYTES = 256 << 20
@@ -42,10 +41,6 @@ class Item:
 
     def as_row(self) -> dict:
         return {"input": self.input, "label": self.label, "groups": dict(self.groups), "text": self.text}
-
-    @staticmethod
-    def from_row(row: dict) -> Item:
-        return Item(row["input"], row["label"], tuple(row["groups"].items()), row["text"])
 
 
 @dataclass(frozen=True)
@@ -255,8 +250,3 @@ def _clean(relative: str) -> str:
     if not name or name.startswith("/") or (parts and ":" in parts[0]) or ".." in parts:
         raise DatasetError(f"{relative!r} points outside the dataset; paths must be relative and inside it.")
     return name
-
-
-def item_bytes(dataset: Dataset, item: Item) -> bytes:
-    return dataset.source.read(item.input)
-

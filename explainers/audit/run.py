@@ -134,9 +134,8 @@ def run_audit(
     try:
         for results in stream:
             for record in results:
-                clean = {k: v for k, v in record.items() if k != "audit"}
-                finished[record["input"]] = clean
-                store.write(clean)
+                finished[record["input"]] = _without_audit(record)
+                store.write(finished[record["input"]])
             report("items", len(finished), len(rows))
     finally:
         store.close()
