@@ -9,7 +9,9 @@ and the report. Only item names travel: the workers read the data from the same 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from .batches import Auditor
 from .config import AuditConfig
@@ -37,28 +39,34 @@ class _RayAuditor:
         return {"results": np.array(results, dtype=object)}
 
 
-def run_ray(config: AuditConfig, source: Source, chunks: Sequence[list[dict]], address: str | None = None,
-            actors: int | None = None) -> Iterator[list[dict]]:
+CHECKOUT = str(Path(__file__).resolve().parents[2])  # workers import this code from the same path
+
+
+def start_ray(address: str | None = None) -> None:
+    """Join the cluster at `address`, or start Ray on this machine; once per process."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"XAI_TORCH_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+                                       "PYTHONPATH": CHECKOUT}})
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # the CLI draws its own progress bar
+    ray.data.DataContext.get_current().enable_progress_bars = False
+
+
+def run_ray(config: AuditConfig, source: Source, chunks: Sequence[list[dict]], address: str | None = None
+            ) -> Iterator[list[dict]]:
     """Chunks through `map_batches` over an actor pool; `address` joins a running cluster, None starts
     Ray on this machine. The pool leaves one CPU free: on a small machine a pool that takes every CPU
     starves Ray Data's own read tasks and the job stalls."""
-    import os
-
     import ray
 
     if not chunks:
         return
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 runtime_env={"env_vars": {"XAI_TORCH_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
-                                           "PYTHONPATH": os.pathsep.join(_import_paths())}})
-    import logging
-
-    logging.getLogger("ray.data").setLevel(logging.WARNING)  # the CLI draws its own progress bar
-    context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
+    start_ray(address)
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    pool = actors or max(1, min(len(chunks), cpus - 1))
+    pool = max(1, min(len(chunks), cpus - 1))
     rows = ray.data.from_items([{"chunk": json.dumps(chunk)} for chunk in chunks])
     results = rows.map_batches(
         _RayAuditor, fn_constructor_args=(config, source.without_bytes()), batch_size=1,
@@ -67,11 +75,3 @@ def run_ray(config: AuditConfig, source: Source, chunks: Sequence[list[dict]], a
     for batch in results.iter_batches(batch_size=1, batch_format="numpy"):
         for text in batch["results"]:
             yield json.loads(text)
-
-
-def _import_paths() -> list[str]:
-    """This checkout's folders, so workers on this machine import the same code (a cluster needs it installed)."""
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
-    return [str(root)]

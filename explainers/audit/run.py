@@ -142,8 +142,9 @@ def run_audit(
     ordered = tuple(_without_audit(finished[row["input"]]) for row in rows)
     summary = summarise(ordered, loaded.classes, len(rows))
     picked = examples([r for r in ordered if "error" not in r])
-    explained = explain_examples(auditor, dataset, picked, report)
-    checked = sanity_checks(auditor, dataset, ordered, config, report)
+    by_input = {item.input: item for item in dataset.items}
+    explained = explain_examples(auditor, by_input, picked, report)
+    checked = sanity_checks(auditor, by_input, ordered, config, report)
     facts = {"origin": dataset.origin, "sha256": dataset.sha256, "group_columns": list(dataset.group_columns)}
     return Audit(config.as_dict(), facts, model, identity, ordered, summary, explained, checked, environment(),
                  started, time.perf_counter() - clock, engine, resumed=len(done))
@@ -167,12 +168,11 @@ def _check_methods(config: AuditConfig) -> None:
                            "(one batched backward pass); explain single items for the others.")
 
 
-def explain_examples(auditor: Auditor, dataset: Dataset, picked: dict, report) -> dict:
+def explain_examples(auditor: Auditor, by_input: dict, picked: dict, report) -> dict:
     """The first method's map (or word attributions) for each example item, for the report's galleries."""
     config = auditor.config
     if not config.methods:
         return {}
-    by_input = {item.input: item for item in dataset.items}
     shown, total = {}, sum(len(records) for records in picked.values())
     for kind, records in picked.items():
         shown[kind] = []
@@ -183,11 +183,10 @@ def explain_examples(auditor: Auditor, dataset: Dataset, picked: dict, report) -
     return shown
 
 
-def sanity_checks(auditor: Auditor, dataset: Dataset, results: Sequence[dict], config: AuditConfig, report) -> tuple:
+def sanity_checks(auditor: Auditor, by_input: dict, results: Sequence[dict], config: AuditConfig, report) -> tuple:
     """The sanity check of the first method on the first few items of the faithfulness sample."""
     if not config.methods or not config.sanity_items:
         return ()
-    by_input = {item.input: item for item in dataset.items}
     picked = [r for r in results if "faithfulness" in r][: config.sanity_items]
     checked = []
     for record in picked:
