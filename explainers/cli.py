@@ -10,6 +10,7 @@
     python -m explainers audit DATA --task image|text|clip [--model NAME] [--methods ...] [--sample N]
         [--prompts ...] --report audit.html [--pdf audit.pdf] [--results results.jsonl]
         [--engine local|ray] [--address RAY_ADDRESS] [--json]
+    python -m explainers inside image|text|clip ...  (explainers/inside/command.py: the network seen from inside)
 
 The model loads once; every input is explained in turn. A bad input prints a clear message for
 itself (a JSON line with "error" under --json) and the others still run; the exit code is 1
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 from .audit.config import DEFAULT_SAMPLE, DEFAULT_SANITY_ITEMS, ENGINES
+from .inside.command import add_inside_parser, run_inside
 from .records.common import METHOD_NAMES, PERTURBATION_METHODS, TOKEN_METHODS
 
 IMAGE_METHODS = ("none", "gradcam", "gradcam++", "layercam", "integrated-gradients", "smoothgrad", "lime", "kernelshap",
@@ -104,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--json", action="store_true", help="print one JSON object per image (JSON Lines)")
 
     add_audit_parser(commands)
+    add_inside_parser(commands)
     return parser
 
 
@@ -116,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_clip(args, parser)
     if args.command == "audit":
         return run_audit(args, argv)
+    if args.command == "inside":
+        return run_inside(args, parser)
     return run_image(args)
 
 
@@ -188,15 +193,9 @@ def run_image(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def run_text(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from models.runtime import configure_torch
+def load_text_for(args: argparse.Namespace, parser: argparse.ArgumentParser):
+    """The text classifier `--model` and `--label` ask for; what answered is printed to stderr."""
     from models.text_models import DEFAULT_DESCRIPTIONS, ZeroShotEncoder, load_text_model
-
-    from dataclasses import replace
-
-    from .evaluation.text_sanity import with_text_sanity
-    from .records.as_json import text_record
-    from .tasks.text import TextSettings, check_settings, explain_text
 
     descriptions = DEFAULT_DESCRIPTIONS
     if args.label:
@@ -204,15 +203,28 @@ def run_text(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if any(not name.strip() or not sep or not text.strip() for name, sep, text in pairs):
             parser.error("--label takes NAME=DESCRIPTION, e.g. --label 'positive=This is a positive review.'")
         descriptions = tuple((name.strip(), text.strip()) for name, _, text in pairs)
-    configure_torch()
     model = load_text_model(args.model)
     classifier = model.classifier(descriptions) if isinstance(model, ZeroShotEncoder) else model
-    info = classifier.info
-    print(f"model: {info.name} ({info.source})", file=sys.stderr)
-    if info.note:
-        print(f"note: {info.note}", file=sys.stderr)
+    print(f"model: {classifier.info.name} ({classifier.info.source})", file=sys.stderr)
+    if classifier.info.note:
+        print(f"note: {classifier.info.note}", file=sys.stderr)
     if args.label and not isinstance(model, ZeroShotEncoder):
         print("note: --label is ignored: this model has trained labels", file=sys.stderr)
+    return classifier
+
+
+def run_text(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from models.runtime import configure_torch
+
+    from dataclasses import replace
+
+    from .evaluation.text_sanity import with_text_sanity
+    from .records.as_json import text_record
+    from .tasks.text import TextSettings, check_settings, explain_text
+
+    configure_torch()
+    classifier = load_text_for(args, parser)
+    info = classifier.info
     methods = () if args.method == "none" else (args.method,)
     for flag in ("faithfulness", "sanity"):
         if getattr(args, flag) and args.method not in TOKEN_METHODS:

@@ -4,7 +4,8 @@ Explainers never touch the network directly. Integrated Gradients differentiates
 with respect to word embeddings the explainer owns; attention comes back from one forward pass.
 The network stays frozen and explanations attach nothing to it, so one object serves every
 session. (transformers 5 adds its own inert, context-gated output-capturing hooks on the first
-`output_attentions` call; a warm-up at construction makes that happen at load, not mid-request.)
+`output_attentions` / `output_hidden_states` call; a warm-up at construction makes that happen at load,
+not mid-request.)
 
 `with_random` makes a private copy with some parts re-initialised (the sanity check): the head, then
 the encoder's layers from the top, then the embeddings, sharing everything else (models/randomise.py).
@@ -24,6 +25,21 @@ from .randomise import Part, random_copy, randomised_after
 
 # (network output, attention mask) -> logits (batch, classes)
 Head = Callable[[object, torch.Tensor], torch.Tensor]
+# (one layer's hidden states (batch, T, D), attention mask) -> logits, as if that layer were the last
+Readout = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One forward pass seen from inside: what the "Inside the model" view draws."""
+
+    logits: torch.Tensor  # (1, classes)
+    attention: torch.Tensor  # (layers, heads, T, T)
+    hidden: torch.Tensor  # (layers + 1, T, D): the embeddings' output, then each layer's
+    queries: torch.Tensor | None  # (layers, heads, T, head size); None when the attention cannot be taken apart
+    keys: torch.Tensor | None
+    values: torch.Tensor | None
+    readout: torch.Tensor | None  # (layers + 1, classes): the classifier read from each layer; None if it cannot be
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,7 @@ class TextClassifier:
         variant: str = "",
         parts: Sequence[Part] = (),
         rebuild: Callable[[nn.Module], TextClassifier] | None = None,
+        readout: Readout | None = None,
     ):
         self.network = network.eval().requires_grad_(False)
         self.tokenizer = tokenizer
@@ -75,8 +92,17 @@ class TextClassifier:
         self._parts = list(parts)
         self._rebuild = rebuild
         self.randomised: tuple[str, ...] = ()
+        self._readout = readout
         with self.lock:
-            self.attend(self.encode("warm up").ids)
+            # trace() asks for attention and hidden states: transformers installs its capturing hooks now.
+            # A readout is trusted only if, read from the last layer, it gives the model's own logits.
+            if self.trace(self.encode("warm up").ids).readout is None:
+                self._readout = None
+
+    @property
+    def reads_every_layer(self) -> bool:
+        """Whether the classifier can be read from any layer's states (the "where it settles" view)."""
+        return self._readout is not None
 
     @property
     def rebuildable(self) -> bool:
@@ -158,6 +184,53 @@ class TextClassifier:
         with torch.no_grad():
             output = self.network(input_ids=ids, attention_mask=mask, output_attentions=True)
             return self._head(output, mask), torch.stack([a[0] for a in output.attentions])
+
+
+    def trace(self, ids: torch.Tensor) -> Trace:
+        """Logits, every attention map, every layer's states and each head's queries, keys and values, from
+        one forward pass. The projections are the layers' own Linear modules applied to the states that
+        entered each layer (only read, nothing attached), so softmax(Q K^T / sqrt(d)) is the attention map."""
+        mask = torch.ones_like(ids)
+        with torch.no_grad():
+            output = self.network(input_ids=ids, attention_mask=mask, output_attentions=True, output_hidden_states=True)
+            logits = self._head(output, mask)
+            attention = torch.stack([a[0] for a in output.attentions])
+            hidden = torch.stack([h[0] for h in output.hidden_states])
+            projected = [self._projections(i, hidden[i]) for i in range(self.layers)]
+            q = k = v = None
+            if all(p is not None for p in projected):
+                q, k, v = (torch.stack([p[j] for p in projected]) for j in range(3))
+        return Trace(logits, attention, hidden, q, k, v, self._read_layers(hidden, mask, logits))
+
+    def _read_layers(self, hidden: torch.Tensor, mask: torch.Tensor, logits: torch.Tensor) -> torch.Tensor | None:
+        if self._readout is None:
+            return None
+        try:
+            readout = torch.cat([self._readout(h[None], mask) for h in hidden])
+        except (RuntimeError, TypeError, ValueError, IndexError):  # a head that does not take states this way
+            return None
+        if readout.shape[-1] != logits.shape[-1] or not torch.allclose(readout[-1:], logits, atol=1e-4, rtol=1e-4):
+            return None
+        return readout
+
+    def _projections(self, layer: int, states: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+        """(queries, keys, values), each (heads, T, head size), of `layer` for the states (T, D) entering it."""
+        layers = _encoder_layers(self.network)
+        attention = getattr(layers[layer], "attention", None) if layers is not None else None
+        inner = getattr(attention, "self", attention)  # BERT, RoBERTa, MiniLM: .attention.self; DistilBERT: .attention
+        linears = [getattr(inner, name, None) for name in ("query", "key", "value")]
+        if not all(isinstance(m, nn.Linear) for m in linears):
+            linears = [getattr(inner, name, None) for name in ("q_lin", "k_lin", "v_lin")]
+        if not all(isinstance(m, nn.Linear) for m in linears):
+            return None
+        size = linears[0].out_features // self.heads
+        return tuple(m(states).view(-1, self.heads, size).transpose(0, 1) for m in linears)
+
+
+def _encoder_layers(network: nn.Module) -> nn.ModuleList | None:
+    base = getattr(network, "base_model", network)
+    count = int(network.config.num_hidden_layers)
+    return next((m for m in base.modules() if isinstance(m, nn.ModuleList) and len(m) == count), None)
 
 
 def encoder_parts(network: nn.Module, with_head: bool = True) -> list[Part]:

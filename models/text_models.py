@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 from functools import lru_cache
+from types import SimpleNamespace
 
 import torch
 from torch.nn import functional as F
@@ -57,12 +58,16 @@ class ZeroShotEncoder:
             embedding = F.normalize(mean_pool(output.last_hidden_state, mask), dim=-1)
             return SIMILARITY_SCALE * embedding @ anchors.T
 
+        def readout(states, mask):  # any layer's states pooled and compared like the last layer's
+            return head(SimpleNamespace(last_hidden_state=states), mask)
+
         def rebuild(network) -> TextClassifier:  # a randomised copy: the descriptions embedded by it too
             return ZeroShotEncoder(network, self.tokenizer, self.info.note)._classifier(descriptions)
 
         return TextClassifier(
             self.network, self.tokenizer, labels, self.info, head, "mean", self.how, lock=self.lock,
             variant=repr(descriptions), parts=encoder_parts(self.network, with_head=False), rebuild=rebuild,
+            readout=readout,
         )
 
 
@@ -99,8 +104,20 @@ def fine_tuned_classifier(network, tokenizer, info: ModelInfo) -> TextClassifier
     head = lambda output, mask: output.logits  # noqa: E731
     return TextClassifier(
         network, tokenizer, label_words(network.config), info, head, "cls", how, parts=encoder_parts(network),
-        rebuild=lambda copy: fine_tuned_classifier(copy, tokenizer, info),
+        rebuild=lambda copy: fine_tuned_classifier(copy, tokenizer, info), readout=_layer_readout(network),
     )
+
+
+def _layer_readout(network):
+    """The trained head applied to any layer's states: BERT's pooler then classifier, or a classifier that
+    reads the states itself (RoBERTa). TextClassifier keeps it only if, on the last layer, it gives the logits."""
+    classifier = getattr(network, "classifier", None)
+    if not isinstance(classifier, torch.nn.Module):
+        return None
+    pooler = getattr(getattr(network, "base_model", network), "pooler", None)
+    if pooler is not None:
+        return lambda states, mask: classifier(pooler(states))
+    return lambda states, mask: classifier(states)
 
 
 def text_classifier(name: str | None = None, descriptions=DEFAULT_DESCRIPTIONS) -> TextClassifier:

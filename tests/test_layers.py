@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPLAINERS = ROOT / "explainers"
-COMPUTE = ("methods", "evaluation", "tasks", "audit")
+COMPUTE = ("methods", "evaluation", "tasks", "audit", "inside")
 PLAIN = ("records", "figures", "inputs", "reports")
 
 

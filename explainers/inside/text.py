@@ -1,0 +1,85 @@
+"""Inside a text classifier: tokenisation, every head's queries, keys and values, how each token's state
+moves through the layers, and the classifier read from every layer, all from one forward pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.text_classifier import TextClassifier
+
+from ..records.common import ModelSummary, Prediction
+from ..records.inside_text import InsideText
+from ..tasks.text import TextInputError, check_text
+
+
+def inside_text(classifier: TextClassifier, text: str) -> InsideText:
+    encoding = classifier.encode(check_text(text))
+    if all(encoding.special):
+        raise TextInputError("The text holds nothing the model can read (only spaces or control characters).")
+    with classifier.lock:
+        trace = classifier.trace(encoding.ids)
+    probabilities = trace.logits[0].softmax(-1)
+    order = probabilities.argsort(descending=True).tolist()
+    hidden = trace.hidden.double().numpy()
+    paths, variance = principal_paths(hidden)
+
+    def plain(tensor):
+        return None if tensor is None else tensor.float().numpy()
+
+    readout = None if trace.readout is None else trace.readout.softmax(-1).double().numpy()
+    return InsideText(
+        text=text,
+        model=ModelSummary(**classifier.info.as_dict()),
+        how=classifier.how,
+        pooling=classifier.pooling,
+        labels=classifier.labels,
+        predictions=tuple(Prediction(i, classifier.labels[i], float(probabilities[i])) for i in order),
+        tokens=encoding.tokens,
+        ids=tuple(encoding.ids[0].tolist()),
+        special=encoding.special,
+        total_tokens=encoding.total_tokens,
+        max_tokens=classifier.max_tokens,
+        cut_at=encoding.cut_at,
+        attention=plain(trace.attention),
+        queries=plain(trace.queries),
+        keys=plain(trace.keys),
+        values=plain(trace.values),
+        self_similarity=self_similarity(hidden),
+        paths=paths,
+        path_variance=variance,
+        readout=readout,
+        readout_note=_readout_note(classifier, readout is not None),
+    )
+
+
+def self_similarity(hidden: np.ndarray) -> np.ndarray:
+    """(layers + 1, T): cosine similarity of each token's state at every layer with its final-layer state."""
+    unit = hidden / np.maximum(np.linalg.norm(hidden, axis=-1, keepdims=True), 1e-12)
+    return (unit * unit[-1]).sum(-1)
+
+
+def principal_paths(hidden: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+    """Every state (layers + 1, T, D) on the first two principal components of all of them together, and
+    the share of variance each component holds (a component is 0 where there is no variance left)."""
+    states = hidden.reshape(-1, hidden.shape[-1])
+    centred = states - states.mean(0)
+    _, singular, components = np.linalg.svd(centred, full_matrices=False)
+    total = float((singular ** 2).sum())
+    coords = np.zeros((len(states), 2))
+    kept = min(2, len(singular))
+    coords[:, :kept] = centred @ components[:kept].T
+    shares = [float(singular[i] ** 2 / total) if total > 0 and i < kept else 0.0 for i in range(2)]
+    return coords.reshape(*hidden.shape[:2], 2), (shares[0], shares[1])
+
+
+def _readout_note(classifier: TextClassifier, available: bool) -> str:
+    if not available:
+        return (f"{classifier.info.name}'s head cannot be read from the inner layers (it does not take a layer's "
+                "states the way it takes the last one's), so where the prediction settles is not shown.")
+    if classifier.pooling == "cls":
+        return ("The trained head (pooler and classifier) read from each layer's [CLS] state as if it were the last "
+                "layer's. Inner layers were never trained for this head: read it as where the answer becomes "
+                "legible, not as what the layer 'thinks'.")
+    return ("Each layer's token states averaged and compared with the label descriptions' final-layer embeddings, as "
+            "the last layer's are. Inner layers were never trained for this comparison: read it as where the answer "
+            "becomes legible.")

@@ -1,0 +1,138 @@
+"""Inside a text classifier: the plain record of one forward pass seen from inside, and the step-by-step
+arithmetic of one attention head for one token, redone from the stored queries, keys and values (numpy
+only: a click on a layer, a head or a token redraws without a model call)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .common import ModelSummary, Prediction
+
+
+@dataclass(frozen=True)
+class StepByStep:
+    """softmax(q . k_j / sqrt(d)) for one query token against every key, then the weighted sum of values."""
+
+    layer: int  # from 0, as the first index of the attention maps
+    head: int
+    token: int  # index into the record's tokens
+    query: np.ndarray  # (d,)
+    keys: np.ndarray  # (T, d)
+    scale: float  # sqrt(d)
+    scores: np.ndarray  # (T,) q . k_j / sqrt(d)
+    weights: np.ndarray  # (T,) softmax of the scores: row `token` of this head's attention map
+    values: np.ndarray  # (T, d)
+    output: np.ndarray  # (d,) sum_j weights_j v_j, this head's share of the token's new representation
+
+
+@dataclass(frozen=True)
+class InsideText:
+    text: str
+    model: ModelSummary
+    how: str
+    pooling: str  # "cls" or "mean"
+    labels: tuple[str, ...]
+    predictions: tuple[Prediction, ...]  # most probable first
+    tokens: tuple[str, ...]
+    ids: tuple[int, ...]
+    special: tuple[bool, ...]
+    total_tokens: int  # what the whole text needs, special tokens included
+    max_tokens: int
+    cut_at: int | None  # character where truncation cut the text
+    attention: np.ndarray  # (layers, heads, T, T), the model's own maps
+    queries: np.ndarray | None  # (layers, heads, T, head size); None when the architecture's attention is opaque
+    keys: np.ndarray | None
+    values: np.ndarray | None
+    self_similarity: np.ndarray  # (layers + 1, T): cosine of each token's state with its final-layer state
+    paths: np.ndarray  # (layers + 1, T, 2): each token's states on the first two principal components
+    path_variance: tuple[float, float]  # share of the states' variance those two components hold
+    readout: np.ndarray | None  # (layers + 1, classes) probabilities with the classifier read from each layer
+    readout_note: str  # how the readout was made, or why there is none
+
+    @property
+    def layers(self) -> int:
+        return int(self.attention.shape[0])
+
+    @property
+    def heads(self) -> int:
+        return int(self.attention.shape[1])
+
+    @property
+    def settles_at(self) -> int | None:
+        """The first layer (0 = the embeddings) from which the readout's top label is the final one and stays."""
+        if self.readout is None:
+            return None
+        top = self.readout.argmax(-1)
+        layer = len(top) - 1
+        while layer > 0 and top[layer - 1] == top[-1]:
+            layer -= 1
+        return int(layer)
+
+    def default_token(self) -> int:
+        """What the classifier reads: [CLS] for a fine-tuned head, else the first word piece."""
+        if self.pooling == "cls":
+            return 0
+        return next((i for i, s in enumerate(self.special) if not s), 0)
+
+    def check_choice(self, layer: int, head: int, token: int) -> None:
+        for what, value, count in (("layer", layer, self.layers), ("head", head, self.heads),
+                                   ("token", token, len(self.tokens))):
+            if not 0 <= value < count:
+                raise ValueError(f"{what} {value} does not exist: this model and text have {what}s 0 to {count - 1}.")
+
+    def step_by_step(self, layer: int, head: int, token: int) -> StepByStep:
+        self.check_choice(layer, head, token)
+        if self.queries is None:
+            raise ValueError(f"{self.model.name}'s attention cannot be taken apart into queries, keys and values.")
+        query = self.queries[layer, head, token].astype(np.float64)
+        keys = self.keys[layer, head].astype(np.float64)
+        values = self.values[layer, head].astype(np.float64)
+        scale = float(np.sqrt(query.shape[-1]))
+        scores = keys @ query / scale
+        weights = np.exp(scores - scores.max())
+        weights /= weights.sum()
+        return StepByStep(layer, head, token, query, keys, scale, scores, weights, values, weights @ values)
+
+
+def as_json(record: InsideText, layer: int | None = None, head: int = 0, token: int | None = None) -> dict:
+    """What `python -m explainers inside text --json` prints. Token indices are those of `tokens`, as in the
+    `text` command's output; `step_by_step.weights` is row `token` of `attention[layer][head]` there."""
+    from .as_json import _rounded
+
+    layer = record.layers - 1 if layer is None else layer
+    token = record.default_token() if token is None else token
+    record.check_choice(layer, head, token)
+    out = {
+        "text": record.text,
+        "model": record.model.as_dict(),
+        "how": record.how,
+        "predictions": [p.as_dict() for p in record.predictions],
+        "tokens": list(record.tokens),
+        "token_ids": list(record.ids),
+        "special_tokens": [i for i, s in enumerate(record.special) if s],
+        "total_tokens": record.total_tokens,
+        "max_tokens": record.max_tokens,
+        "truncated": record.cut_at is not None,
+        "cut_at_character": record.cut_at,
+        "layers": record.layers,
+        "heads": record.heads,
+        "self_similarity": _rounded(record.self_similarity),
+        "path_variance": [round(v, 6) for v in record.path_variance],
+        "readout": None if record.readout is None else _rounded(record.readout),
+        "settles_at_layer": record.settles_at,
+        "readout_note": record.readout_note,
+    }
+    if record.queries is None:
+        out["step_by_step"] = None
+        out["step_by_step_note"] = f"{record.model.name}'s attention cannot be taken apart into queries, keys and values."
+        return out
+    step = record.step_by_step(layer, head, token)
+    out["step_by_step"] = {
+        "layer": layer, "head": head, "token": token, "token_text": record.tokens[token],
+        "scale": round(step.scale, 6),
+        "query": _rounded(step.query), "keys": _rounded(step.keys), "values": _rounded(step.values),
+        "scores": _rounded(step.scores), "weights": _rounded(step.weights), "output": _rounded(step.output),
+    }
+    return out
