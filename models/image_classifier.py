@@ -55,6 +55,7 @@ class ImageClassifier:
         logits_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
         parts: Sequence[Part] = (),
         rebuild: Callable[[nn.Module], ImageClassifier] | None = None,
+        readout: tuple[Callable[[torch.Tensor], torch.Tensor], nn.Linear] | None = None,
     ):
         self.network = network.eval().requires_grad_(False)
         self.labels = tuple(labels)
@@ -68,6 +69,8 @@ class ImageClassifier:
         self._rebuild = rebuild
         self.randomised: tuple[str, ...] = ()  # parts re-initialised by with_random, top-down
         self._reused: tuple[torch.Tensor, dict[str, torch.Tensor]] | None = None  # see reuse_stages
+        # The head as pooling then one linear layer, when it is that: the logits as sums of contributions.
+        self.readout = readout
         # One lock per model: Streamlit sessions share this object across threads.
         self.lock = threading.RLock()
 
@@ -75,6 +78,16 @@ class ImageClassifier:
     def layers(self) -> tuple[str, ...]:
         """Layers Grad-CAM may read, shallow to deep; empty when the architecture is not split."""
         return tuple(name for name, _ in self._stages[1:]) if self._head else ()
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        """(name, module) in the order they run: the network's anatomy, shallow to deep."""
+        return tuple(self._stages) if self._head else ()
+
+    def head_module(self) -> nn.Module | None:
+        """What follows the last stage (its parameters), when the adapter names it."""
+        named = dict(self._parts)
+        return named.get("head")
 
     @property
     def default_layer(self) -> str | None:
@@ -140,6 +153,26 @@ class ImageClassifier:
             for name, stage in self._stages:
                 x = outputs[name] = stage(x)
         return outputs
+
+    def stage_gradients(self, pixels: torch.Tensor, index: int | None = None) -> tuple[torch.Tensor, dict, dict]:
+        """Logits, every stage's output, and the gradient of class `index`'s logit (None: the top class) with
+        respect to each, from one forward and one backward pass: Grad-CAM at every depth at once. The stem runs
+        without autograd and its output becomes a leaf this call owns, so nothing reaches the network."""
+        if not self.stages:
+            raise ValueError(f"{self.info.name} is not split into stages")
+        outputs: dict[str, torch.Tensor] = {}
+        with torch.no_grad():
+            x = self._stages[0][1](pixels)
+        x = x.detach().requires_grad_(True)
+        outputs[self._stages[0][0]] = x
+        with torch.enable_grad():
+            for name, stage in self._stages[1:]:
+                x = outputs[name] = stage(x)
+            logits = self._head(x)
+            index = int(logits[0].argmax()) if index is None else index
+            gradients = torch.autograd.grad(logits[0, index], list(outputs.values()))
+        detached = {name: out.detach() for name, out in outputs.items()}
+        return logits.detach(), detached, dict(zip(outputs, gradients))
 
     def reuse_stages(self, pixels: torch.Tensor, outputs: dict[str, torch.Tensor]) -> None:
         """Let this copy take `outputs` (the shared model's `stage_outputs(pixels)`) for its stages below the

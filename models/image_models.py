@@ -51,6 +51,7 @@ def _bundled_adapter(network: EfficientNetLite0, info: ModelInfo) -> ImageClassi
         head=network.head,
         parts=[("head", network._fc), *reversed(stages)],  # the classifier, then "head conv" down to the stem
         rebuild=lambda copy: _bundled_adapter(copy, info),
+        readout=(lambda features: features.mean(dim=(-2, -1)), network._fc),
     )
 
 
@@ -106,18 +107,22 @@ def _hf_adapter(network, policy: InputPolicy, info: ModelInfo) -> ImageClassifie
         stages = [("stem", stem)] + [(f"stage {i}", stage) for i, stage in enumerate(encoder_stages, 1)]
         if hasattr(base, "pooler") and isinstance(base.pooler, torch.nn.AdaptiveAvgPool2d):  # ResNet, RegNet
 
-            def head(features):
-                return network.classifier(base.pooler(features).flatten(1))
+            def pool(features):
+                return base.pooler(features).flatten(1)
         elif hasattr(base, "layernorm"):  # ConvNeXt
 
-            def head(features):
-                return network.classifier(base.layernorm(features.mean(dim=(-2, -1))))
+            def pool(features):
+                return base.layernorm(features.mean(dim=(-2, -1)))
         else:
-            head = None
-        if head is not None:
+            pool = None
+        if pool is not None:
+            def head(features):
+                return network.classifier(pool(features))
+
             parts = [("head", _group(network.classifier, getattr(base, "layernorm", None))), *reversed(stages)]
             return ImageClassifier(
-                network, labels, policy, info, stages=stages, head=head, parts=parts, rebuild=rebuild
+                network, labels, policy, info, stages=stages, head=head, parts=parts, rebuild=rebuild,
+                readout=_linear_readout(pool, network.classifier),
             )
     return ImageClassifier(
         network,
@@ -128,6 +133,14 @@ def _hf_adapter(network, policy: InputPolicy, info: ModelInfo) -> ImageClassifie
         parts=_unsplit_parts(network, base),
         rebuild=rebuild,
     )
+
+
+def _linear_readout(pool, classifier):
+    """(pool, the Linear layer) when the classifier is one Linear layer, perhaps behind a Flatten or Identity."""
+    layers = [m for m in classifier.modules() if not isinstance(m, (torch.nn.Sequential, torch.nn.Flatten, torch.nn.Identity))]
+    if len(layers) == 1 and isinstance(layers[0], torch.nn.Linear):
+        return pool, layers[0]
+    return None
 
 
 def _unsplit_parts(network, base) -> list[tuple[str, torch.nn.Module]]:

@@ -267,13 +267,16 @@ class ConseModel(ImageTextModel):
         twin.info = replace(self.info, note=f"image classifier re-initialised: {' + '.join(twin.randomised)}")
         return twin
 
+    def mixture(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The classes whose name embeddings make up the image embedding, and their weights (summing to 1)."""
+        top = logits.softmax(-1).topk(self.TOP_CLASSES, dim=-1)
+        return top.indices, top.values / top.values.sum(-1, keepdim=True)
+
     def image_embedding_from(self, pixels, layer):
         logits, leaf = self.classifier.forward_from(pixels, layer)
         with torch.set_grad_enabled(leaf is not None):
-            probabilities = logits.softmax(-1)
-            top = probabilities.topk(self.TOP_CLASSES, dim=-1)
-            weights = top.values / top.values.sum(-1, keepdim=True)
-            mixture = (weights[..., None] * self.class_embeddings[top.indices]).sum(1)
+            indices, weights = self.mixture(logits)
+            mixture = (weights[..., None] * self.class_embeddings[indices]).sum(1)
             return F.normalize(mixture, dim=-1), leaf, lambda feature: feature[0]
 
     def image_embedding_with_attention(self, pixels):

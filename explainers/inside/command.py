@@ -1,7 +1,13 @@
 """`python -m explainers inside image|text|clip ...`: the network seen from inside, as text or JSON Lines.
 
+    python -m explainers inside image PATH [PATH ...] [--model NAME] [--target INDEX|LABEL] [--json]
     python -m explainers inside text TEXT [TEXT ...] [--model NAME] [--label NAME=DESCRIPTION ...]
         [--layer L] [--head H] [--token T] [--json]
+    python -m explainers inside clip IMAGE [IMAGE ...] --prompts P [P ...] [--template T] [--model NAME] [--json]
+
+`inside image` prints one object per photo (the stages with their output shapes, parameters, receptive
+fields, activation statistics, most active channels and Grad-CAM peak for the target class; the head's
+largest contributions); `inside clip` one object for every photo and prompt together (the embedding space).
 
 --layer, --head and --token count from 0, as the indices of `attention` and `tokens` in `text --json`
 (layer 1 on the page is --layer 0). Each input is handled on its own: a bad one prints a clear message
@@ -18,6 +24,17 @@ import sys
 def add_inside_parser(commands) -> None:
     inside = commands.add_parser("inside", help="the network itself: architecture, activations, attention step by step")
     kinds = inside.add_subparsers(dest="kind", required=True)
+    image = kinds.add_parser("image", help="stages, feature-map statistics, Grad-CAM by depth, the head")
+    image.add_argument("paths", nargs="+", metavar="PATH", help="image files (JPEG, PNG, WebP, BMP, GIF)")
+    image.add_argument("--model", default=None, help="resnet-50 (default), efficientnet-lite0, a Hugging Face id or a directory")
+    image.add_argument("--target", default=None, help="the class Grad-CAM follows through the stages (default: the top one)")
+    image.add_argument("--json", action="store_true", help="print one JSON object per photo (JSON Lines)")
+    clip = kinds.add_parser("clip", help="photos and prompts in the shared embedding space")
+    clip.add_argument("paths", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP, BMP, GIF)")
+    clip.add_argument("--prompts", nargs="+", required=True, metavar="P", help="the prompts (quote each one)")
+    clip.add_argument("--template", default="", help='e.g. "a photo of a {}": each prompt fills the {}')
+    clip.add_argument("--model", default=None, help="clip (default), conse (bundled), a CLIPModel id or a directory")
+    clip.add_argument("--json", action="store_true", help="print one JSON object")
     text = kinds.add_parser("text", help="tokenisation, one head's attention step by step, the layers")
     text.add_argument("texts", nargs="+", metavar="TEXT", help="texts (quote each one)")
     text.add_argument("--model", default=None, help="bert-sst2 (default), minilm (bundled), a Hugging Face id or a directory")
@@ -35,7 +52,101 @@ def run_inside(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from models.runtime import configure_torch
 
     configure_torch()
-    return {"text": _run_text}[args.kind](args, parser)
+    return {"image": _run_image, "text": _run_text, "clip": _run_clip}[args.kind](args, parser)
+
+
+def _announce(info) -> None:
+    print(f"model: {info.name} ({info.source})", file=sys.stderr)
+    if info.note:
+        print(f"note: {info.note}", file=sys.stderr)
+
+
+def _run_image(args, parser) -> int:
+    from pathlib import Path
+
+    from models.image_models import load_image_classifier
+
+    from ..cli import _message, _report_failure
+    from ..inputs.image import decode_image
+    from ..records.inside_image import as_json
+    from .image import inside_image
+
+    classifier = load_image_classifier(args.model)
+    _announce(classifier.info)
+    failures = 0
+    for path in args.paths:
+        try:
+            record = as_json(inside_image(classifier, decode_image(Path(path).read_bytes()).rgb, args.target), path)
+        except Exception as error:  # one bad photo must not stop the others
+            failures += 1
+            _report_failure(path, _message(path, error), args.json)
+            continue
+        print(json.dumps(record) if args.json else _image_summary(record), flush=True)
+    return 1 if failures else 0
+
+
+def _image_summary(record: dict) -> str:
+    top = record["predictions"][0]
+    lines = [f"{record['input']}: {top['label']} ({top['score']:.1%}); input {record['input_size'][0]} x "
+             f"{record['input_size'][1]}, {record['total_parameters']:,} parameters"]
+    for s in record["stages"]:
+        field = "?" if s["receptive_field"] is None else f"{s['receptive_field']} px"
+        shape = " x ".join(map(str, s["output_shape"]))
+        lines.append(f"  {s['name']:<10} {shape:<16} {s['parameters']:>10,} parameters  sees {field:<7} "
+                     f"mean {s['activation']['mean']:.3f}, {s['activation']['active_share']:.0%} active, "
+                     f"Grad-CAM peak {s['gradcam']['peak_cell']}")
+    for c in record["head"][:1]:
+        named = ", ".join(f"channel {x['channel']} {x['value']:+.2f}" for x in c["contributions"][:4])
+        lines.append(f"  {c['class']['label']}: logit {c['logit']:.2f} = bias {c['bias']:+.2f} + {named} ... "
+                     f"(rest {c['rest']:+.2f})")
+    if record["note"]:
+        lines.append(f"  {record['note']}")
+    return "\n".join(lines)
+
+
+def _run_clip(args, parser) -> int:
+    from pathlib import Path
+
+    from models.image_text_models import load_image_text_model
+
+    from ..cli import _message, _report_failure
+    from ..inputs.image import decode_image
+    from ..records.inside_clip import as_json
+    from ..tasks.clip import PromptError, clean_prompts
+    from .clip import inside_clip
+
+    try:
+        clean_prompts(args.prompts, args.template)
+    except PromptError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    model = load_image_text_model(args.model)
+    _announce(model.info)
+    images, names, failures = [], [], 0
+    for path in args.paths:
+        try:
+            images.append(decode_image(Path(path).read_bytes()).rgb)
+            names.append(path)
+        except Exception as error:  # the readable photos are still placed
+            failures += 1
+            _report_failure(path, _message(path, error), args.json)
+    if not images:
+        return 1
+    record = as_json(inside_clip(model, images, args.prompts, names, args.template))
+    for note in record["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    print(json.dumps(record) if args.json else _clip_summary(record), flush=True)
+    return 1 if failures else 0
+
+
+def _clip_summary(record: dict) -> str:
+    lines = [f"scale {record['scale']:.2f}: probability = softmax over prompts of scale x cosine"]
+    for name, similarities, probabilities in zip(record["images"], record["similarity"], record["probabilities"]):
+        lines.append(name)
+        lines += [f"  cosine {s:+.3f}  ->  {p:7.2%}  {prompt}" for prompt, s, p in
+                  zip(record["prompts"], similarities, probabilities)]
+    lines.append(record["embedding_is"])
+    return "\n".join(lines)
 
 
 def _run_text(args, parser) -> int:

@@ -69,6 +69,7 @@ def principal_paths(hidden: np.ndarray) -> tuple[np.ndarray, tuple[float, float]
     kept = min(2, len(singular))
     coords[:, :kept] = centred @ components[:kept].T
     shares = [float(singular[i] ** 2 / total) if total > 0 and i < kept else 0.0 for i in range(2)]
+    shares = [share if share > 1e-12 else 0.0 for share in shares]  # rounding noise where nothing varies
     return coords.reshape(*hidden.shape[:2], 2), (shares[0], shares[1])
 
 
