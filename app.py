@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.presenter import presenter_switch
 from ui.privacy import keep_uploads_in_memory
 
 keep_uploads_in_memory()  # before any page can receive an upload
@@ -15,4 +16,6 @@ pages = [
     st.Page("pages/clip/page.py", title="Image + text (CLIP)", icon=":material/join_inner:", url_path="clip"),
     st.Page("pages/audit/page.py", title="Audit a dataset", icon=":material/fact_check:", url_path="audit"),
 ]
-st.navigation(pages).run()
+navigation = st.navigation(pages)
+presenter_switch()  # every page: it stays on across pages for the session
+navigation.run()

@@ -32,6 +32,7 @@ from models.image_models import DEFAULT_IMAGE_MODEL
 from models.image_text_models import DEFAULT_CLIP_MODEL
 from models.text_models import DEFAULT_DESCRIPTIONS, DEFAULT_TEXT_MODEL, ZeroShotEncoder
 
+from .presenter import plot
 from .evidence import download
 from .jobs import Cancelled, server_jobs, watch, watcher_id
 from .markdown import plain
@@ -267,7 +268,7 @@ def _confusion(summary: dict) -> None:
     figure = figures.confusion_figure(confusion)
     figures.add_cell_targets(figure, confusion)
     cells = [key for key, items in confusion["items"].items() if items]
-    st.plotly_chart(figure, key="audit_confusion", on_select=partial(_clicked_cell, cells), selection_mode="points")
+    plot(figure, key="audit_confusion", on_select=partial(_clicked_cell, cells), selection_mode="points")
     names = {key: _cell_name(confusion, key) for key in cells}
     picked = st.selectbox("Items of a cell (or click a cell)", [None] + cells,
                           format_func=lambda k: "Choose a cell" if k is None else names[k], key="audit_cell")
@@ -295,7 +296,7 @@ def _groups(summary: dict) -> None:
         st.caption("This dataset has no group columns: a manifest's extra columns (e.g. path,label,region) become groups.")
         return
     for column, rows in summary["per_group"].items():
-        st.plotly_chart(figures.group_figure(column, rows, summary["accuracy"]), key=f"audit_group_{column}")
+        plot(figures.group_figure(column, rows, summary["accuracy"]), key=f"audit_group_{column}")
         table = pd.DataFrame([{
             column: value or "(empty)", "items": r["size"], "accuracy": _pct(r["accuracy"]),
             "95% interval": f"{_pct(r['accuracy_interval'][0])} to {_pct(r['accuracy_interval'][1])}",
@@ -311,7 +312,7 @@ def _calibration(summary: dict) -> None:
     if summary["ece"] is None:
         return
     st.subheader("Calibration")
-    st.plotly_chart(figures.reliability_figure(summary["calibration"], summary["ece"]), key="audit_reliability")
+    plot(figures.reliability_figure(summary["calibration"], summary["ece"]), key="audit_reliability")
 
 
 def _examples(audit: Audit) -> None:
@@ -343,7 +344,7 @@ def _faithfulness(summary: dict) -> None:
     if not table:
         return
     st.subheader("Faithfulness")
-    st.plotly_chart(figures.faithfulness_figure(table), key="audit_faithfulness")
+    plot(figures.faithfulness_figure(table), key="audit_faithfulness")
     rows = []
     for method, row in table.items():
         rows.append({"order": METHOD_NAMES.get(method, method), "items": row["items"],

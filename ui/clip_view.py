@@ -23,6 +23,7 @@ from explainers.inputs.samples import SAMPLES, sample_bytes
 from explainers.figures.text import attribution_bars, attribution_text_figure
 from explainers.records.common import METHOD_NAMES
 
+from .presenter import plot
 from .image_view import UPLOAD_TYPES, ImageInput
 from .evidence import download, faithfulness_section, sanity_section
 from .jobs import Cancelled, server_jobs, watch, watcher_id
@@ -147,14 +148,14 @@ def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
     left, right = st.columns([3, 2])
     with left:
         figure = prompt_bars(report.prompts, report.probabilities[image_index], highlight=report.target.index)
-        st.plotly_chart(figure, key="clip_bars")
+        plot(figure, key="clip_bars")
     with right:
         chosen = st.selectbox("Prompt to explain", range(len(report.prompts)), index=report.target.index,
                               format_func=lambda i: report.prompts[i], key="clip_target", persist_state="session",
                               help="The best match by default; every prompt's maps are already computed.")
         opacity = st.slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="clip_opacity", persist_state="session")
     if len(names) > 1:
-        st.plotly_chart(similarity_figure(names, report.prompts, report.similarity, report.probabilities), key="clip_matrix")
+        plot(similarity_figure(names, report.prompts, report.similarity, report.probabilities), key="clip_matrix")
     stem = f"clip-{names[image_index].rsplit('.', 1)[0][:40]}"
     for method in ("gradcam", "relevancy"):
         maps = [m for m in report.maps if m.method == method]
@@ -163,12 +164,12 @@ def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
         st.subheader(METHOD_NAMES[method])
         one = next(m for m in maps if m.target.index == chosen)
         figure = heatmap_figure(one, opacity)
-        st.plotly_chart(figure, key=f"clip_{method}")
+        plot(figure, key=f"clip_{method}")
         download("Figure (HTML)", partial(figure_html, figure), f"{stem}-{method}-prompt{chosen}.html", "text/html")
         if len(maps) > 1:
             title = f"{METHOD_NAMES[method]}, one map per prompt (each scaled to its own range)"
             side = comparison_figure(maps, opacity, titles=[m.target.label for m in maps], title=title)
-            st.plotly_chart(side, key=f"clip_{method}_side")
+            plot(side, key=f"clip_{method}_side")
             download("Side by side (HTML)", partial(figure_html, side), f"{stem}-{method}-all.html", "text/html")
     words = next((w for w in report.words if w.prompt == chosen), None)
     if words is not None:
@@ -178,8 +179,8 @@ def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
         values = words.attribution.values[keep]
         title = f"Word relevance for “{report.prompts[chosen]}” (red raised the match, blue lowered it)"
         text = attribution_text_figure(labels, values, title)
-        st.plotly_chart(text, key="clip_words")
-        st.plotly_chart(attribution_bars(labels, values, "Relevance per token"), key="clip_word_bars")
+        plot(text, key="clip_words")
+        plot(attribution_bars(labels, values, "Relevance per token"), key="clip_word_bars")
         st.caption(f"Completeness check: {completeness_text(words.attribution)}. Baseline: {words.attribution.params['baseline']}.")
         download("Figure (HTML)", partial(figure_html, text), f"{stem}-words-prompt{chosen}.html", "text/html")
     _show_evidence([m for m in report.maps if m.target.index == chosen], report.maps, report.prompts[chosen], stem, chosen)

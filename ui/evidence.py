@@ -14,6 +14,7 @@ from explainers.records.export import figure_html
 from explainers.records.faithfulness import Faithfulness
 from explainers.records.sanity import SanityResult
 
+from .presenter import plot
 from .markdown import plain
 
 
@@ -21,7 +22,7 @@ def faithfulness_section(named: Sequence[tuple[str, Faithfulness]], target: str,
                       note: str = "") -> None:
     """One chart with every map's curves and the references, the table of areas, a sentence per map."""
     figure = faithfulness_figure(named, target)
-    st.plotly_chart(figure, key=f"{key}-faithfulness-chart")
+    plot(figure, key=f"{key}-faithfulness-chart")
     st.dataframe(faithfulness_rows(named), hide_index=True, key=f"{key}-faithfulness-table")
     for name, faithfulness in named:
         st.markdown(f"**{plain(name)}**: {plain(verdict(name, faithfulness))}")
@@ -36,9 +37,9 @@ def sanity_section(checked: Sequence[tuple[str, str, SanityResult]], maps_figure
     for method, name, result in checked:
         (st.success if result.passed else st.warning)(f"**{plain(name)}**: {plain(sanity_verdict(name, result))}")
         maps = maps_figure(result, name)
-        st.plotly_chart(maps, key=f"{key}-sanity-maps-{method}")
+        plot(maps, key=f"{key}-sanity-maps-{method}")
         chart = sanity_chart(result, name)
-        st.plotly_chart(chart, key=f"{key}-sanity-chart-{method}")
+        plot(chart, key=f"{key}-sanity-chart-{method}")
         download("Sanity check figures (HTML)", partial(figure_html, maps, chart), file_name(method), "text/html")
     first = checked[0][2]
     st.caption(plain(f"{first.note} Pass rule: rank correlation (Spearman) below {first.threshold} once step "

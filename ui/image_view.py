@@ -26,6 +26,7 @@ from explainers.inputs.samples import SAMPLES, sample_bytes
 from explainers.inputs.targets import TargetError
 from explainers.records.common import METHOD_NAMES, PIXEL_METHODS
 
+from .presenter import plot
 from .markdown import plain
 from .evidence import download, faithfulness_section, sanity_section
 from .jobs import Cancelled, server_jobs, watch, watcher_id
@@ -263,7 +264,7 @@ def show_report(report: ImageReport, image_name: str) -> None:
     target = report.target
     left, right = st.columns([2, 3])
     with left:
-        st.plotly_chart(prediction_bars(report.predictions, highlight=target.index), key="predictions")
+        plot(prediction_bars(report.predictions, highlight=target.index), key="predictions")
     with right:
         st.markdown(f"**Explaining:** {plain(target.label)} (class {target.index}, probability {target.score:.1%})")
         if not report.explanations:
@@ -290,10 +291,10 @@ def show_report(report: ImageReport, image_name: str) -> None:
     stem = image_name.rsplit(".", 1)[0][:40] or "image"
     if view == "Side by side":
         figure = comparison_figure(report.explanations, opacity, smoothed=smoothed)
-        st.plotly_chart(figure, key="comparison")
+        plot(figure, key="comparison")
         agreeing = agreement(report.explanations, [method_title(e) for e in report.explanations])
         matrices = agreement_figure(agreeing)
-        st.plotly_chart(matrices, key="agreement")
+        plot(matrices, key="agreement")
         cams_at_last_layer = any(e.layer is not None and e.layer == report.last_layer for e in report.explanations)
         for note in same_map_notes(agreeing, cams_at_last_layer):
             st.info(plain(note))
@@ -343,7 +344,7 @@ def _one_figure_per_method(report: ImageReport, opacity: float, image_name: str,
     for number, explanation in enumerate(report.explanations):
         with columns[number % len(columns)]:
             figure = heatmap_figure(explanation, opacity, smoothed)
-            st.plotly_chart(figure, key=f"figure-{explanation.method}")
+            plot(figure, key=f"figure-{explanation.method}")
             if explanation.convergence_delta is not None:
                 st.caption(f"Completeness check: {completeness_text(explanation)}")
             if explanation.faithfulness is not None:

@@ -31,6 +31,7 @@ from explainers.figures.text import (
 )
 from models.text_models import DEFAULT_DESCRIPTIONS, ZeroShotEncoder
 
+from .presenter import plot
 from .evidence import download, faithfulness_section, sanity_section
 from .jobs import Cancelled, server_jobs, watch, watcher_id
 from .markdown import plain
@@ -235,7 +236,7 @@ def show_report(report: TextReport, second: TextReport | None) -> None:
     with left:
         figure = prediction_bars(report.predictions, highlight=report.target.index)
         figure.update_layout(title="Predictions")
-        st.plotly_chart(figure, key="text_predictions")
+        plot(figure, key="text_predictions")
     with right:
         st.markdown(f"**Explaining:** {plain(report.target.label)} (probability {report.target.score:.1%})")
         if second is not None:
@@ -287,7 +288,7 @@ def _show_attribution(report: TextReport, attribution: TokenAttribution, merge: 
     target, method, name = report.target.label, attribution.method, METHOD_NAMES[attribution.method]
     text_figure = attribution_text_figure(
         labels, values, f"{name}: which {unit}s pushed towards “{target}” (red) or away (blue)")
-    st.plotly_chart(text_figure, key=f"text_attribution_text_{method}")
+    plot(text_figure, key=f"text_attribution_text_{method}")
     if attribution.convergence_delta is not None:
         st.caption(f"Completeness check: {completeness_text(attribution)}. Baseline: {attribution.params['baseline']}.")
     else:
@@ -301,7 +302,7 @@ def _show_attribution(report: TextReport, attribution: TokenAttribution, merge: 
                    f"{f.references['random'].deletion_auc:.3f}), insertion area {f.curves.insertion_auc:.3f} "
                    f"(random order {f.references['random'].insertion_auc:.3f}).")
     bars = attribution_bars(labels, values, f"{name} per {unit} for “{target}”", AXES[method])
-    st.plotly_chart(bars, key=f"text_attribution_bars_{method}")
+    plot(bars, key=f"text_attribution_bars_{method}")
     _downloads(report, method, {"text": text_figure, "bars": bars},
                csv=partial(text_attribution_csv, report, method))
 
@@ -364,10 +365,10 @@ def _show_attention(report: TextReport) -> None:
         head = st.selectbox("Head", [AVERAGE] + [f"head {h}" for h in range(1, heads + 1)], key="text_head", persist_state="session")
     matrix = attention[layer - 1].mean(0) if head == AVERAGE else attention[layer - 1, int(head.split()[1]) - 1]
     detail = attention_figure(report.tokens, matrix, f"Layer {layer}, {head}: who attends to whom")
-    st.plotly_chart(detail, key="text_attention")
+    plot(detail, key="text_attention")
     overview = attention_overview(attention)
     st.caption("Click a map in the overview to open it above.")
-    st.plotly_chart(overview, key="text_overview", on_select="rerun", selection_mode="points")
+    plot(overview, key="text_overview", on_select="rerun", selection_mode="points")
     _downloads(report, "attention", {"detail": detail, "overview": overview})
 
 
@@ -377,9 +378,9 @@ def _show_rollout(report: TextReport, hide: bool) -> None:
     reads = "the [CLS] token" if report.pooling == "cls" else "the average of all tokens"
     focus = rollout_focus_figure([report.tokens[i] for i in keep], weights[keep],
                                  f"Rollout: where {reads}, which the classifier reads, draws from")
-    st.plotly_chart(focus, key="text_rollout_focus")
+    plot(focus, key="text_rollout_focus")
     matrix = attention_figure(report.tokens, report.rollout, "Rollout across all layers (Abnar & Zuidema 2020)")
-    st.plotly_chart(matrix, key="text_rollout")
+    plot(matrix, key="text_rollout")
     st.caption("Rollout multiplies the head-averaged attention of every layer, counting the residual path as half. "
                "It shows how information flows, not whether a token raised or lowered the score.")
     _downloads(report, "rollout", {"focus": focus, "matrix": matrix})
@@ -394,7 +395,7 @@ def _show_comparison(first: TextReport, second: TextReport, merge: bool, hide: b
         (b_labels, b_values, f"Second: {target} {next(p.score for p in second.predictions if p.index == first.target.index):.1%}"),
         f"Attributions for “{target}” on one colour scale",
     )
-    st.plotly_chart(figure, key="text_comparison")
+    plot(figure, key="text_comparison")
     st.caption(f"First: {completeness_text(first.attribution, short=True)} · Second: {completeness_text(second.attribution, short=True)}")
     download("Comparison (HTML)", partial(figure_html, figure), "text-comparison.html", "text/html")
 

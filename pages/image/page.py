@@ -3,6 +3,7 @@
 import streamlit as st
 
 from ui import image_view
+from ui.inside_image import show_inside
 from ui.markdown import plain
 from ui.model_status import show_model_status
 from ui.resources import image_classifier
@@ -40,3 +41,8 @@ if result:
     if image is None or key != image.key or report.model.name != classifier.info.name:
         st.caption(f"Showing the last result, for **{plain(name)}**. Press Explain to explain the current choice.")
     image_view.show_report(report, name)
+
+# Inside the model, for the photo on the page, following the class its result explains.
+if decoded is not None:
+    same = bool(result) and result[0] == image.key and result[2].model.name == classifier.info.name
+    show_inside(classifier, image.key, decoded.rgb, result[2].target.index if same else None)

@@ -4,6 +4,7 @@ import streamlit as st
 
 from models.text_models import DEFAULT_TEXT_MODEL
 from ui import text_view
+from ui.inside_text import show_inside
 from ui.model_status import show_model_status
 from ui.resources import text_model
 
@@ -36,3 +37,7 @@ if stored:
     if first.model.name != classifier.info.name or first.text != st.session_state.get("text_input"):
         st.caption("Showing the last result. Press Explain to explain the current text.")
     text_view.show_report(first, second)
+
+# Inside the model, for the text the page explained (or, before any result, the one typed).
+shown = stored[0].text if stored else st.session_state.get("text_input", "")
+show_inside(classifier, shown)

@@ -1,0 +1,100 @@
+"""The image page's "Inside the model" section for the photo on the page: the stages as a diagram (a click
+opens one), its feature maps, the first convolution's filters, Grad-CAM at every depth and the head. One
+forward and one backward pass per photo and class (kept for the session); opening a stage or another
+class of the head redraws from the record without a model call."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import streamlit as st
+
+from explainers.figures.inside_image import (
+    average_figure,
+    depth_figure,
+    diagram_figure,
+    feature_maps_figure,
+    filters_figure,
+    head_figure,
+)
+from explainers.inside.image import inside_image
+from explainers.records.inside_image import InsideImage
+
+from .markdown import plain
+from .presenter import plot
+
+HEAD = "head"
+
+
+def show_inside(classifier, key: str, rgb, target: int | None) -> None:
+    st.header("Inside the model")
+    if not st.toggle("Show the network itself: its stages, feature maps, Grad-CAM at every depth, the head",
+                     key="image_inside", persist_state="session"):
+        return
+    record = _record(classifier, key, rgb, target)
+    if not record.stages:
+        st.info(plain(record.note))
+        st.markdown(f"{plain(record.model.name)}: {record.total_parameters:,} parameters, input "
+                    f"{record.input_size[0]} × {record.input_size[1]}.")
+        return
+    names = [s.name for s in record.stages] + [HEAD]
+    if st.session_state.get("image_inside_stage") not in names:
+        st.session_state["image_inside_stage"] = record.stages[-1].name
+    chosen = st.session_state["image_inside_stage"]
+    plot(diagram_figure(record, chosen), key="image_inside_diagram", on_select=partial(_clicked_stage, names),
+         selection_mode="points")
+    st.selectbox("Stage", names, key="image_inside_stage", help="Or click a box in the diagram.")
+    if chosen == HEAD:
+        _head(record)
+    else:
+        _stage(record, chosen)
+    st.subheader("Depth")
+    plot(depth_figure(record), key="image_inside_depth")
+    st.caption(f"The same class at every stage: early stages keep the photo's detail but respond to edges and "
+               f"colours anywhere; deep stages have a few coarse cells that gather on “{plain(record.target.label)}”. "
+               "Each map is scaled to its own maximum; hover shows the raw value.")
+
+
+def _record(classifier, key: str, rgb, target) -> InsideImage:
+    wanted = (classifier.info.name, classifier.info.source, key, target)
+    kept = st.session_state.get("image_inside_record")
+    if kept is None or kept[0] != wanted:
+        with st.spinner("Reading the network…"):
+            kept = (wanted, inside_image(classifier, rgb, target))
+        st.session_state["image_inside_record"] = kept  # one per session: a photo's maps are a few MB
+    return kept[1]
+
+
+def _clicked_stage(names: list[str]) -> None:
+    points = st.session_state["image_inside_diagram"]["selection"]["points"]
+    if points and 0 <= int(points[0].get("point_index", -1)) < len(names):
+        st.session_state["image_inside_stage"] = names[int(points[0]["point_index"])]
+
+
+def _stage(record: InsideImage, name: str) -> None:
+    stage = record.stage(name)
+    field = ("unknown" if stage.receptive_field is None else
+             f"{stage.receptive_field} × {stage.receptive_field} input pixels, its cells {stage.jump} pixels apart")
+    st.markdown(f"**{plain(name)}**: output {stage.shape[0]} channels × {stage.shape[1]} × {stage.shape[2]}, "
+                f"{stage.parameters:,} parameters; one cell sees {field}. Values: mean {stage.mean:.3f}, "
+                f"max {stage.max:.3f}, {stage.active:.0%} above zero.")
+    if min(stage.shape[1:]) == 1:
+        st.caption("This stage's maps are one cell across: the photo is so narrow that little of its layout is left.")
+    plot(feature_maps_figure(stage), key="image_inside_maps")
+    plot(average_figure(stage), key="image_inside_average")
+    if name == record.stages[0].name and record.filters is not None:
+        plot(filters_figure(record.filters), key="image_inside_filters")
+        st.caption("Each tile is one filter of the first convolution, its three colour channels as RGB, scaled on "
+                   "its own: grey is zero weight, a bright colour is what the filter responds to.")
+
+
+def _head(record: InsideImage) -> None:
+    if not record.contributions:
+        st.info(plain(record.note))
+        return
+    which = st.radio("Class", range(len(record.contributions)), horizontal=True, key="image_inside_class",
+                     format_func=lambda i: plain(record.contributions[i].prediction.label))
+    plot(head_figure(record, which), key="image_inside_head")
+    st.caption(f"The last stage's {record.pooled_features} channels are averaged over the photo (global pooling); each "
+               "class's logit is its bias plus every channel's weight × its average. Softmax over the logits gives "
+               "the probabilities.")
