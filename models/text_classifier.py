@@ -29,6 +29,11 @@ Head = Callable[[object, torch.Tensor], torch.Tensor]
 Readout = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+# One layer's attention projections as read-only numpy views of its weights: (Wq, bq, Wk, bk, Wv, bv),
+# each W (heads x head size, D) and b (heads x head size,).
+Projections = tuple
+
+
 @dataclass(frozen=True)
 class Trace:
     """One forward pass seen from inside: what the "Inside the model" view draws."""
@@ -36,9 +41,6 @@ class Trace:
     logits: torch.Tensor  # (1, classes)
     attention: torch.Tensor  # (layers, heads, T, T)
     hidden: torch.Tensor  # (layers + 1, T, D): the embeddings' output, then each layer's
-    queries: torch.Tensor | None  # (layers, heads, T, head size); None when the attention cannot be taken apart
-    keys: torch.Tensor | None
-    values: torch.Tensor | None
     readout: torch.Tensor | None  # (layers + 1, classes): the classifier read from each layer; None if it cannot be
 
 
@@ -93,6 +95,7 @@ class TextClassifier:
         self._rebuild = rebuild
         self.randomised: tuple[str, ...] = ()
         self._readout = readout
+        self._projections: tuple | None = None  # see projections()
         with self.lock:
             # trace() asks for attention and hidden states: transformers installs its capturing hooks now.
             # A readout is trusted only if, read from the last layer, it gives the model's own logits.
@@ -187,20 +190,14 @@ class TextClassifier:
 
 
     def trace(self, ids: torch.Tensor) -> Trace:
-        """Logits, every attention map, every layer's states and each head's queries, keys and values, from
-        one forward pass. The projections are the layers' own Linear modules applied to the states that
-        entered each layer (only read, nothing attached), so softmax(Q K^T / sqrt(d)) is the attention map."""
+        """Logits, every attention map and every layer's states, from one forward pass."""
         mask = torch.ones_like(ids)
         with torch.no_grad():
             output = self.network(input_ids=ids, attention_mask=mask, output_attentions=True, output_hidden_states=True)
             logits = self._head(output, mask)
             attention = torch.stack([a[0] for a in output.attentions])
             hidden = torch.stack([h[0] for h in output.hidden_states])
-            projected = [self._projections(i, hidden[i]) for i in range(self.layers)]
-            q = k = v = None
-            if all(p is not None for p in projected):
-                q, k, v = (torch.stack([p[j] for p in projected]) for j in range(3))
-        return Trace(logits, attention, hidden, q, k, v, self._read_layers(hidden, mask, logits))
+        return Trace(logits, attention, hidden, self._read_layers(hidden, mask, logits))
 
     def _read_layers(self, hidden: torch.Tensor, mask: torch.Tensor, logits: torch.Tensor) -> torch.Tensor | None:
         if self._readout is None:
@@ -213,18 +210,34 @@ class TextClassifier:
             return None
         return readout
 
-    def _projections(self, layer: int, states: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
-        """(queries, keys, values), each (heads, T, head size), of `layer` for the states (T, D) entering it."""
-        layers = _encoder_layers(self.network)
-        attention = getattr(layers[layer], "attention", None) if layers is not None else None
-        inner = getattr(attention, "self", attention)  # BERT, RoBERTa, MiniLM: .attention.self; DistilBERT: .attention
-        linears = [getattr(inner, name, None) for name in ("query", "key", "value")]
-        if not all(isinstance(m, nn.Linear) for m in linears):
-            linears = [getattr(inner, name, None) for name in ("q_lin", "k_lin", "v_lin")]
-        if not all(isinstance(m, nn.Linear) for m in linears):
-            return None
-        size = linears[0].out_features // self.heads
-        return tuple(m(states).view(-1, self.heads, size).transpose(0, 1) for m in linears)
+    def projections(self) -> tuple[Projections, ...] | None:
+        """Every layer's query, key and value projections as read-only numpy views of the shared weights (no
+        copy, nothing attached): with the states entering a layer (`trace().hidden[layer]`) they give that
+        layer's queries, keys and values, so softmax(Q K^T / sqrt(d)) is its attention map, without running
+        the network again. None when the architecture's attention is not laid out in a way we know."""
+        if self._projections is None:
+            layers = _encoder_layers(self.network)
+            found = [_attention_linears(layer) for layer in layers] if layers is not None else [None]
+            self._projections = () if any(f is None for f in found) else tuple(
+                tuple(_read_only(t) for linear in linears for t in (linear.weight, linear.bias)) for linears in found)
+        return self._projections or None
+
+
+def _read_only(parameter: torch.Tensor):
+    """A numpy view of a shared weight that refuses writes (the same memory: nothing is copied)."""
+    view = parameter.detach().numpy()
+    view.flags.writeable = False
+    return view
+
+
+def _attention_linears(layer: nn.Module) -> tuple[nn.Linear, nn.Linear, nn.Linear] | None:
+    attention = getattr(layer, "attention", None)
+    inner = getattr(attention, "self", attention)  # BERT, RoBERTa, MiniLM: .attention.self; DistilBERT: .attention
+    for names in (("query", "key", "value"), ("q_lin", "k_lin", "v_lin")):
+        linears = tuple(getattr(inner, name, None) for name in names)
+        if all(isinstance(m, nn.Linear) and m.bias is not None for m in linears):
+            return linears
+    return None
 
 
 def _encoder_layers(network: nn.Module) -> nn.ModuleList | None:

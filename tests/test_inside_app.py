@@ -163,3 +163,22 @@ def test_the_image_page_opens_stages_and_the_head_without_model_calls(stage_pass
     waterfall = next(spec for spec in figure_specs(app) if spec["data"][0]["type"] == "waterfall")
     assert "logit" in waterfall["layout"]["title"]["text"]
     assert len(stage_passes) == 1  # every stage and class redrew from the record
+
+
+def test_the_clip_page_places_photos_and_prompts_and_matches_its_probabilities():
+    from test_clip_app import clip_app, explain
+
+    app = explain(clip_app(), "cat\ncup of coffee\nrocket", samples=("Cat (Chelsea)", "Coffee cup"))
+    app.toggle(key="clip_inside").set_value(True).run()
+    assert not app.exception and not app.error
+    assert "Not a learned image embedding" in shown(app.caption)  # ConSE answers offline, and says what it is
+    specs = figure_specs(app)
+    space = next(s for s in specs if s["layout"]["title"]["text"].startswith("Photos and prompts in the shared"))
+    prompts = next(trace for trace in space["data"] if trace.get("name") == "prompts")
+    assert prompts["text"] == ["a photo of cat", "a photo of cup of coffee", "a photo of rocket"]
+    app.selectbox(key="clip_inside_photo").set_value(1).run()
+    temperature = next(s for s in figure_specs(app) if "how similarities become probabilities" in s["layout"]["title"]["text"])
+    probabilities = array(temperature["data"][2]["y"])
+    assert probabilities.sum() == pytest.approx(1, abs=1e-6) and int(probabilities.argmax()) == 1  # the cup
+    mixture = table(app, "class")
+    assert len(mixture) == 10 and mixture["weight"].sum() == pytest.approx(1, abs=1e-3)

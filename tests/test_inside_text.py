@@ -47,10 +47,19 @@ def check_every_head(classifier, text: str) -> None:
                 np.testing.assert_allclose(step.weights, report.attention[layer, head, token], atol=1e-5)
                 np.testing.assert_allclose(step.scores, step.keys @ step.query / step.scale)
                 np.testing.assert_allclose(step.output, step.weights @ step.values)
+    # The record reads the shared weights through views that refuse writes.
+    weights = record.projections[0][0]
+    with pytest.raises(ValueError, match="read-only"):
+        weights[0, 0] = 1.0
+    assert np.shares_memory(weights, _attention_query(classifier).weight.detach().numpy())
     # Nothing attached: transformers' own capturing hooks from load are all there is, and no gradient.
     assert _hooks(classifier.network) == at_load
     for name, parameter in classifier.network.named_parameters():
         assert parameter.grad is None and not parameter.requires_grad, name
+
+
+def _attention_query(classifier):
+    return classifier.network.base_model.encoder.layer[0].attention.self.query
 
 
 def test_step_by_step_reproduces_every_head_of_the_tiny_bert(tiny_bert):

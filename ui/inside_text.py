@@ -1,6 +1,6 @@
 """The text page's "Inside the model" section: tokenisation, one head's attention step by step and the
 layers, for the text the page explained. One forward pass per text (kept for the session); choosing a
-layer, a head or a token redraws from the stored queries, keys and values without a model call."""
+layer, a head or a token redraws from the stored states and the layers' weights without a model call."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def _token_name(record: InsideText, j: int) -> str:
 
 
 def _attention(record: InsideText) -> None:
-    if record.queries is None:
+    if record.projections is None:
         st.info(f"{plain(record.model.name)}'s attention cannot be taken apart into queries, keys and values; the "
                 "attention maps on the page are still the model's own.")
         return

@@ -1,9 +1,11 @@
-"""Inside a text classifier: tokenisation, every head's queries, keys and values, how each token's state
-moves through the layers, and the classifier read from every layer, all from one forward pass."""
+"""Inside a text classifier: tokenisation, every layer's states (with the layers' projection weights they
+give every head's queries, keys and values), how each token's state moves through the layers, and the
+classifier read from every layer, all from one forward pass."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from models.text_classifier import TextClassifier
 
@@ -24,7 +26,7 @@ def inside_text(classifier: TextClassifier, text: str) -> InsideText:
     paths, variance = principal_paths(hidden)
 
     def plain(tensor):
-        return None if tensor is None else tensor.float().numpy()
+        return tensor.float().numpy()
 
     readout = None if trace.readout is None else trace.readout.softmax(-1).double().numpy()
     return InsideText(
@@ -41,9 +43,8 @@ def inside_text(classifier: TextClassifier, text: str) -> InsideText:
         max_tokens=classifier.max_tokens,
         cut_at=encoding.cut_at,
         attention=plain(trace.attention),
-        queries=plain(trace.queries),
-        keys=plain(trace.keys),
-        values=plain(trace.values),
+        states=plain(trace.hidden),
+        projections=classifier.projections(),
         self_similarity=self_similarity(hidden),
         paths=paths,
         path_variance=variance,
@@ -61,14 +62,21 @@ def self_similarity(hidden: np.ndarray) -> np.ndarray:
 def principal_paths(hidden: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
     """Every state (layers + 1, T, D) on the first two principal components of all of them together, and
     the share of variance each component holds (a component is 0 where there is no variance left)."""
-    states = hidden.reshape(-1, hidden.shape[-1])
+    states = torch.from_numpy(hidden.reshape(-1, hidden.shape[-1]))
     centred = states - states.mean(0)
-    _, singular, components = np.linalg.svd(centred, full_matrices=False)
-    total = float((singular ** 2).sum())
+    # The eigenvectors of the smaller Gram matrix give the same components as an SVD at a fraction of its
+    # cost; torch, not numpy: numpy's BLAS threads keep spinning afterwards and slow the next forward pass.
+    wide = centred.shape[0] <= centred.shape[1]
+    gram = centred @ centred.T if wide else centred.T @ centred
+    variances, vectors = torch.linalg.eigh(gram)  # ascending
+    variances, vectors = variances.flip(0).clamp_min(0), vectors.flip(1)
+    kept = min(2, len(variances))
+    top = vectors[:, :kept]
+    projected = top * variances[:kept].sqrt() if wide else centred @ top
     coords = np.zeros((len(states), 2))
-    kept = min(2, len(singular))
-    coords[:, :kept] = centred @ components[:kept].T
-    shares = [float(singular[i] ** 2 / total) if total > 0 and i < kept else 0.0 for i in range(2)]
+    coords[:, :kept] = projected.numpy()
+    total = float(variances.sum())
+    shares = [float(variances[i] / total) if total > 0 and i < kept else 0.0 for i in range(2)]
     shares = [share if share > 1e-12 else 0.0 for share in shares]  # rounding noise where nothing varies
     return coords.reshape(*hidden.shape[:2], 2), (shares[0], shares[1])
 

@@ -1,6 +1,6 @@
 """Inside a text classifier: the plain record of one forward pass seen from inside, and the step-by-step
-arithmetic of one attention head for one token, redone from the stored queries, keys and values (numpy
-only: a click on a layer, a head or a token redraws without a model call)."""
+arithmetic of one attention head for one token, redone in numpy from the states that entered the layer and
+the layer's own projection weights (a click on a layer, a head or a token redraws without a model call)."""
 
 from __future__ import annotations
 
@@ -42,9 +42,10 @@ class InsideText:
     max_tokens: int
     cut_at: int | None  # character where truncation cut the text
     attention: np.ndarray  # (layers, heads, T, T), the model's own maps
-    queries: np.ndarray | None  # (layers, heads, T, head size); None when the architecture's attention is opaque
-    keys: np.ndarray | None
-    values: np.ndarray | None
+    states: np.ndarray  # (layers + 1, T, D): what entered each layer, then the last layer's output
+    # Per layer (Wq, bq, Wk, bk, Wv, bv), read-only views of the model's weights; None when its attention's
+    # layout is unknown. With `states` they give every head's queries, keys and values on demand.
+    projections: tuple | None
     self_similarity: np.ndarray  # (layers + 1, T): cosine of each token's state with its final-layer state
     paths: np.ndarray  # (layers + 1, T, 2): each token's states on the first two principal components
     path_variance: tuple[float, float]  # share of the states' variance those two components hold
@@ -84,11 +85,15 @@ class InsideText:
 
     def step_by_step(self, layer: int, head: int, token: int) -> StepByStep:
         self.check_choice(layer, head, token)
-        if self.queries is None:
+        if self.projections is None:
             raise ValueError(f"{self.model.name}'s attention cannot be taken apart into queries, keys and values.")
-        query = self.queries[layer, head, token].astype(np.float64)
-        keys = self.keys[layer, head].astype(np.float64)
-        values = self.values[layer, head].astype(np.float64)
+        wq, bq, wk, bk, wv, bv = self.projections[layer]
+        size = wq.shape[0] // self.heads
+        rows = slice(head * size, (head + 1) * size)  # this head's share of the projections
+        states = self.states[layer].astype(np.float64)
+        query = states[token] @ wq[rows].T + bq[rows]
+        keys = states @ wk[rows].T + bk[rows]
+        values = states @ wv[rows].T + bv[rows]
         scale = float(np.sqrt(query.shape[-1]))
         scores = keys @ query / scale
         weights = np.exp(scores - scores.max())
@@ -124,7 +129,7 @@ def as_json(record: InsideText, layer: int | None = None, head: int = 0, token: 
         "settles_at_layer": record.settles_at,
         "readout_note": record.readout_note,
     }
-    if record.queries is None:
+    if record.projections is None:
         out["step_by_step"] = None
         out["step_by_step_note"] = f"{record.model.name}'s attention cannot be taken apart into queries, keys and values."
         return out

@@ -4,6 +4,7 @@ import streamlit as st
 
 from models.image_text_models import DEFAULT_CLIP_MODEL
 from ui import clip_view, image_view
+from ui.inside_clip import show_inside
 from ui.markdown import plain
 from ui.model_status import show_model_status
 from ui.resources import image_text_model
@@ -46,3 +47,7 @@ if stored:
     if report.model.name != model.info.name:
         st.caption("Showing the last result. Press Explain to use the current model.")
     clip_view.show_report(report, names, image_index)
+
+# Inside the model: the photos on the page and the prompts of the result, in the shared embedding space.
+show_inside(model, [image.key for image, _ in usable], [d.rgb for _, d in usable], [image.name for image, _ in usable],
+            stored[0].prompts if stored else None)

@@ -1,0 +1,49 @@
+"""The image + text page's "Inside the model" section: the photos and the result's prompts in the shared
+embedding space, the similarity matrix, and how the scale and the softmax give the page's probabilities.
+One pass of each tower per set of photos and prompts (kept for the session); picking a photo redraws."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explainers.figures.clip import similarity_figure
+from explainers.figures.inside_clip import embedding_figure, temperature_figure
+from explainers.inside.clip import inside_clip
+from explainers.records.inside_clip import InsideClip
+
+from .markdown import plain
+from .presenter import plot
+
+
+def show_inside(model, keys: list[str], photos: list, names: list[str], prompts: tuple[str, ...] | None) -> None:
+    st.header("Inside the model")
+    if not st.toggle("Show the shared embedding space: where photos and prompts land, and how similarity becomes "
+                     "probability", key="clip_inside", persist_state="session"):
+        return
+    if not photos or not prompts:
+        st.info("Choose photos and press Explain: this view places the result's prompts next to the photos.")
+        return
+    record = _record(model, keys, photos, names, prompts)
+    st.caption(plain(record.embedding_is))
+    plot(embedding_figure(record), key="clip_inside_space")
+    st.caption(f"Projection: {plain(record.projection)}.")
+    plot(similarity_figure(list(record.images), list(record.prompts), record.similarity, record.probabilities),
+         key="clip_inside_matrix")
+    chosen = st.selectbox("Photo", range(len(record.images)), format_func=lambda i: record.images[i], key="clip_inside_photo")
+    plot(temperature_figure(record, chosen), key="clip_inside_temperature")
+    st.markdown(f"Probability = softmax over the prompts of {record.scale:.1f} × cosine: the scale (the inverse of a "
+                "temperature) stretches small differences in similarity into confident probabilities.")
+    if record.mixtures:
+        rows = [{"class": label, "weight": round(weight, 4)} for label, weight in record.mixtures[chosen]]
+        st.markdown("**This photo's “embedding”** is the mixture of these class names' text embeddings:")
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def _record(model, keys, photos, names, prompts) -> InsideClip:
+    wanted = (model.info.name, model.info.source, tuple(keys), tuple(prompts))
+    kept = st.session_state.get("clip_inside_record")
+    if kept is None or kept[0] != wanted:
+        with st.spinner("Embedding the photos and prompts…"):
+            kept = (wanted, inside_clip(model, photos, prompts, names))
+        st.session_state["clip_inside_record"] = kept
+    return kept[1]
