@@ -30,6 +30,7 @@ bench: setup
 	$(PY) benchmarks/sanity_speed.py
 	$(PY) benchmarks/perturbation_speed.py
 	$(PY) benchmarks/audit_speed.py
+	$(PY) benchmarks/inside_speed.py
 
 # Many users at once (needs the browser; about 15 minutes): time to figure and server memory.
 load: setup browser

@@ -97,9 +97,16 @@ class TextClassifier:
         self._readout = readout
         self._projections: tuple | None = None  # see projections()
         with self.lock:
-            # trace() asks for attention and hidden states: transformers installs its capturing hooks now.
+            ids = self.encode("warm up").ids
+            self.attend(ids)
+            # trace() asks for hidden states too: transformers installs its capturing hooks now, not mid-request.
             # A readout is trusted only if, read from the last layer, it gives the model's own logits.
-            if self.trace(self.encode("warm up").ids).readout is None:
+            try:
+                warm = self.trace(ids)
+            except TypeError:  # a network whose forward takes no output_hidden_states (a hand-built one)
+                warm = None
+            self.traceable = warm is not None  # whether the "Inside the model" view can read its layers
+            if warm is None or warm.readout is None:
                 self._readout = None
 
     @property
@@ -187,7 +194,6 @@ class TextClassifier:
         with torch.no_grad():
             output = self.network(input_ids=ids, attention_mask=mask, output_attentions=True)
             return self._head(output, mask), torch.stack([a[0] for a in output.attentions])
-
 
     def trace(self, ids: torch.Tensor) -> Trace:
         """Logits, every attention map and every layer's states, from one forward pass."""

@@ -164,3 +164,13 @@ def test_the_command_line_reports_a_bad_choice_and_goes_on(tiny_bert_dir):
     assert second["error"].startswith("Please type some text")
     bad = run_cli("inside", "text", "good", "--model", str(tiny_bert_dir), "--layer", "7")
     assert bad.returncode == 1 and "layer 7 does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_network_that_returns_no_layer_states_gets_a_sentence():
+    from test_text_explainers import key_word_classifier
+
+    classifier = key_word_classifier()  # hand-built: its forward takes no output_hidden_states
+    assert not classifier.traceable and not classifier.reads_every_layer
+    with pytest.raises(ValueError, match="does not return its layers' states"):
+        inside_text(classifier, "the movie was wonderful")
+    assert explain_text(classifier, "the movie was wonderful", ("attention",)).attention is not None

@@ -9,7 +9,6 @@ import streamlit as st
 from explainers.figures.inside_text import drawn_keys, head_map_figure, layers_figure, paths_figure, readout_figure, steps_figure
 from explainers.inside.text import inside_text
 from explainers.records.inside_text import InsideText
-from explainers.tasks.text import TextInputError
 
 from .markdown import plain
 from .presenter import plot, presenting
@@ -24,7 +23,7 @@ def show_inside(classifier, text: str) -> None:
         return
     try:
         record = _record(classifier, text)
-    except TextInputError as error:
+    except ValueError as error:  # an empty text (TextInputError), or a network that returns no layer states
         st.error(plain(error))
         return
     tokens, attention, layers = st.tabs(["Tokenisation", "Attention step by step", "Through the layers"])

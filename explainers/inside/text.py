@@ -15,6 +15,9 @@ from ..tasks.text import TextInputError, check_text
 
 
 def inside_text(classifier: TextClassifier, text: str) -> InsideText:
+    if not classifier.traceable:
+        raise ValueError(f"{classifier.info.name} does not return its layers' states, so its inside cannot be shown; "
+                         "its attention maps are on the page.")
     encoding = classifier.encode(check_text(text))
     if all(encoding.special):
         raise TextInputError("The text holds nothing the model can read (only spaces or control characters).")
