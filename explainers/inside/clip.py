@@ -12,7 +12,7 @@ from models.image_text import ConseModel, ImageTextModel
 
 from ..records.common import ModelSummary
 from ..records.inside_clip import InsideClip
-from ..tasks.clip import clean_prompts
+from ..tasks.clip import clean_prompts, embed_prompts
 from .text import principal_paths
 
 PROJECTION = ("the first two principal components of the unit-length embeddings of every photo and prompt "
@@ -26,10 +26,7 @@ def inside_clip(model: ImageTextModel, images: Sequence[np.ndarray], prompts: Se
     prompts, notes = clean_prompts(prompts, template)
     mixtures = ()
     with model.lock:
-        tokens = model.tokenize(prompts)
-        notes += [f"Prompt {i + 1} is longer than {model.max_prompt_tokens} tokens and was cut."
-                  for i, cut in enumerate(tokens.truncated) if cut]
-        text = model.text_embeddings(tokens)
+        _, text = embed_prompts(model, prompts, notes)
         pixels = [model.preprocess(rgb) for rgb in images]
         with torch.no_grad():
             if isinstance(model, ConseModel):

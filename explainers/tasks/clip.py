@@ -81,6 +81,14 @@ def clean_prompts(prompts: Sequence[str], template: str = "") -> tuple[list[str]
     return kept, notes
 
 
+def embed_prompts(model: ImageTextModel, prompts: Sequence[str], notes: list[str]):
+    """The prompts' tokens and unit-length embeddings; a note in `notes` for each prompt that was cut."""
+    tokens = model.tokenize(prompts)
+    notes += [f"Prompt {i + 1} is longer than {model.max_prompt_tokens} tokens and was cut."
+              for i, cut in enumerate(tokens.truncated) if cut]
+    return tokens, model.text_embeddings(tokens)
+
+
 def explain_image_text(
     model: ImageTextModel,
     images: Sequence[np.ndarray],
@@ -110,10 +118,7 @@ def explain_image_text(
         check_steps(settings.faithfulness_steps)
         check_replacement(settings.faithfulness_replacement)
     with model.lock:
-        tokens = model.tokenize(prompts)
-        notes += [f"Prompt {i + 1} is longer than {model.max_prompt_tokens} tokens and was cut."
-                  for i, cut in enumerate(tokens.truncated) if cut]
-        text = model.text_embeddings(tokens)
+        tokens, text = embed_prompts(model, prompts, notes)
         pixels = [model.preprocess(rgb) for rgb in images]
         with torch.no_grad():
             embeddings = torch.cat([model.image_embedding(p) for p in pixels])
