@@ -23,7 +23,11 @@ def show_inside(model, keys: list[str], photos: list, names: list[str], prompts:
     if not photos or not prompts:
         st.info("Choose photos and press Explain: this view places the result's prompts next to the photos.")
         return
-    record = _record(model, keys, photos, names, prompts)
+    try:
+        record = _record(model, keys, photos, names, prompts)
+    except ValueError as error:  # prompts the model cannot use (PromptError): a sentence, never a traceback
+        st.error(plain(error))
+        return
     st.caption(plain(record.embedding_is))
     plot(embedding_figure(record), key="clip_inside_space")
     st.caption(f"Projection: {plain(record.projection)}.")

@@ -31,7 +31,11 @@ def show_inside(classifier, key: str, rgb, target: int | None) -> None:
     if not st.toggle("Show the network itself: its stages, feature maps, Grad-CAM at every depth, the head",
                      key="image_inside", persist_state="session"):
         return
-    record = _record(classifier, key, rgb, target)
+    try:
+        record = _record(classifier, key, rgb, target)
+    except ValueError as error:  # a class this model does not have, say: a sentence, never a traceback
+        st.error(plain(error))
+        return
     if not record.stages:
         st.info(plain(record.note))
         st.markdown(f"{plain(record.model.name)}: {record.total_parameters:,} parameters, input "
