@@ -15,7 +15,7 @@ from ..inputs.targets import resolve_target
 from ..methods.cam import grad_cam
 from ..records.common import ModelSummary, Prediction
 from ..records.inside_image import Contribution, InsideImage, StageView
-from ..tasks.image import DISPLAY_LONG_SIDE, TOP_K
+from ..tasks.image import DISPLAY_LONG_SIDE, _top
 
 CHANNELS = 16  # feature maps kept per stage: the small multiples
 CONTRIBUTIONS = 8  # channels named per class in the head view
@@ -50,8 +50,7 @@ def inside_image(classifier: ImageClassifier, rgb: np.ndarray, target: int | str
 
 def _predictions(classifier, logits: torch.Tensor, target) -> tuple[tuple[Prediction, ...], Prediction]:
     probabilities = logits.softmax(-1)[0]
-    values, indices = probabilities.topk(min(TOP_K, len(classifier.labels)))
-    top = tuple(Prediction(int(i), classifier.labels[int(i)], float(v)) for v, i in zip(values, indices))
+    top = _top(probabilities, classifier.labels)  # the page's top 5, built the same way
     index = resolve_target(target, classifier.labels, default=top[0].index)
     return top, Prediction(index, classifier.labels[index], float(probabilities[index]))
 
