@@ -41,9 +41,10 @@ def diagram_figure(record: InsideImage, chosen: str | None = None) -> go.Figure:
         figure.add_annotation(x=x, y=-0.6, text=label, showarrow=False, font=dict(size=11))
     figure.update_xaxes(visible=False, range=[-0.7, len(names) - 0.3])
     figure.update_yaxes(visible=False, range=[-1, 1])
-    figure.update_layout(title=f"{escape(record.model.name)}: {record.total_parameters:,} parameters, "
+    # Two lines: at the projector's font size one line runs past the figure's edge.
+    figure.update_layout(title=f"{escape(record.model.name)}: {record.total_parameters:,} parameters<br>"
                                f"input {record.input_size[0]} × {record.input_size[1]} (click a stage)",
-                         height=260, margin=dict(l=10, r=10, t=50, b=10), clickmode="event+select")
+                         height=280, margin=dict(l=10, r=10, t=70, b=10), clickmode="event+select")
     return figure
 
 
