@@ -148,11 +148,15 @@ class ImageClassifier:
 
     def stage_outputs(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every stage's output for `pixels`, without autograd (what copies can reuse: `reuse_stages`)."""
+        return self.stages_and_logits(pixels)[0]
+
+    def stages_and_logits(self, pixels: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """Every stage's output and the logits (None without a head), from one forward pass without autograd."""
         outputs, x = {}, pixels
         with torch.no_grad():
             for name, stage in self._stages:
                 x = outputs[name] = stage(x)
-        return outputs
+            return outputs, self._head(x) if self._head else None
 
     def stage_gradients(self, pixels: torch.Tensor, index: int | None = None) -> tuple[torch.Tensor, dict, dict]:
         """Logits, every stage's output, and the gradient of class `index`'s logit (None: the top class) with

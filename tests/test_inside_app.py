@@ -88,6 +88,12 @@ def test_the_text_page_walks_through_one_heads_attention_without_model_calls(tra
     weights = list(table(app, "weight")["weight"])
     heat = next(spec for spec in figure_specs(app) if spec["layout"]["title"]["text"].startswith("Layer 1, head 4: the"))
     assert weights == pytest.approx(list(array(heat["data"][0]["z"])[3]), abs=1e-4)
+    # Token paths are projected only when a token is chosen, from the same record.
+    assert not any(t.startswith("Each token's path") for t in titles)
+    app.multiselect(key="text_inside_paths").set_value([1, 2]).run()
+    path = next(spec for spec in figure_specs(app) if spec["layout"]["title"]["text"].startswith("Each token's path"))
+    assert [trace["name"] for trace in path["data"]] == ["#1 the", "#2 acting"]
+    assert len(traces) == 1
 
 
 def test_a_whitespace_text_gets_a_message_in_the_inside_section(traces):
@@ -124,17 +130,20 @@ def test_presenter_mode_styles_figures_and_stays_on_across_pages():
 
 @pytest.fixture
 def stage_passes(monkeypatch):
-    """Counts the image inside view's model calls (ImageClassifier.stage_gradients)."""
+    """Counts the image inside view's model calls: the forward pass of the overview
+    (ImageClassifier.stages_and_logits) and the forward and backward pass of Grad-CAM by depth
+    (ImageClassifier.stage_gradients)."""
     from models.image_classifier import ImageClassifier
 
     calls = []
-    original = ImageClassifier.stage_gradients
+    for name in ("stages_and_logits", "stage_gradients"):
+        original = getattr(ImageClassifier, name)
 
-    def counted(self, pixels, index=None):
-        calls.append(index)
-        return original(self, pixels, index)
+        def counted(self, *args, name=name, original=original):
+            calls.append(name)
+            return original(self, *args)
 
-    monkeypatch.setattr(ImageClassifier, "stage_gradients", counted)
+        monkeypatch.setattr(ImageClassifier, name, counted)
     return calls
 
 
@@ -145,14 +154,19 @@ def test_the_image_page_opens_stages_and_the_head_without_model_calls(stage_pass
     app.multiselect(key="image_methods").set_value(["gradcam"])
     app.button[0].click().run()
     explained = next(m.value for m in app.markdown if "Explaining" in m.value)
+    stage_passes.clear()  # the page's own explanation is not the inside view's
     app.toggle(key="image_inside").set_value(True).run()
     assert not app.exception and not app.error
-    assert len(stage_passes) == 1
+    assert stage_passes == ["stages_and_logits"]  # one forward pass; Grad-CAM by depth waits to be asked
     titles = [spec["layout"]["title"]["text"] for spec in figure_specs(app)]
     assert any("4,652,008 parameters" in t and "click a stage" in t for t in titles), titles
     assert any(t.startswith("head conv: its 16 most active of 1280 channels") for t in titles), titles
-    depth = next(t for t in titles if t.startswith("Grad-CAM for"))
-    assert depth.split("“")[1].split("”")[0] in explained  # the class the page explained, through the stages
+    assert not any(t.startswith("Grad-CAM for") for t in titles)
+    app.toggle(key="image_inside_depth_on").set_value(True).run()
+    assert stage_passes == ["stages_and_logits", "stage_gradients"]
+    depth = next(spec for spec in figure_specs(app) if spec["layout"]["title"]["text"].startswith("Grad-CAM for"))
+    assert depth["layout"]["title"]["text"].split("“")[1].split("”")[0] in explained  # the explained class
+    assert len(depth["data"]) == 9  # one map per stage: the stem, 7 stages and the head convolution
     app.selectbox(key="image_inside_stage").set_value("stem").run()
     titles = [spec["layout"]["title"]["text"] for spec in figure_specs(app)]
     assert any(t.startswith("stem: its 16 most active of 32 channels") for t in titles)
@@ -162,7 +176,7 @@ def test_the_image_page_opens_stages_and_the_head_without_model_calls(stage_pass
     assert not app.exception
     waterfall = next(spec for spec in figure_specs(app) if spec["data"][0]["type"] == "waterfall")
     assert "logit" in waterfall["layout"]["title"]["text"]
-    assert len(stage_passes) == 1  # every stage and class redrew from the record
+    assert len(stage_passes) == 2  # every stage and class redrew from the records
 
 
 def test_the_clip_page_places_photos_and_prompts_and_matches_its_probabilities():

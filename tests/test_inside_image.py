@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import assert_no_hooks_or_grads, encode
-from explainers.inside.image import inside_image
+from explainers.inside.image import gradcam_by_depth, inside_image
 from explainers.tasks.image import explain_image, upsample
 from test_image_models import _randomise_norm_statistics, _tiny_resnet, _tiny_vit
 
@@ -27,6 +27,11 @@ def chelsea_inside(bundled, chelsea, single_thread):
     return inside_image(bundled, chelsea)
 
 
+@pytest.fixture(scope="module")
+def chelsea_depth(bundled, chelsea, single_thread):
+    return gradcam_by_depth(bundled, chelsea)
+
+
 def test_the_diagram_is_the_model(bundled, chelsea, chelsea_inside):
     record = chelsea_inside
     outputs = bundled.stage_outputs(bundled.preprocess(chelsea))
@@ -34,12 +39,16 @@ def test_the_diagram_is_the_model(bundled, chelsea, chelsea_inside):
     for stage in record.stages:
         assert stage.shape == tuple(outputs[stage.name].shape[1:])
         assert stage.channel_maps.shape == (min(16, stage.shape[0]), *stage.shape[1:])
-        assert stage.average.shape == stage.cam.shape == stage.shape[1:]
+        assert stage.average.shape == stage.shape[1:]
         # The small multiples are the most active channels, most active first.
         means = outputs[stage.name][0].mean(dim=(-2, -1))
         assert stage.channels[0] == int(means.argmax())
         np.testing.assert_allclose(stage.channel_maps[0], outputs[stage.name][0, stage.channels[0]].numpy(), atol=1e-6)
         assert list(stage.channel_means) == sorted(stage.channel_means, reverse=True)
+        values = outputs[stage.name][0].double()
+        assert (stage.mean, stage.std, stage.max) == pytest.approx(
+            (float(values.mean()), float(values.std(unbiased=False)), float(values.max())), rel=1e-5, abs=1e-6)
+        assert stage.active == pytest.approx(float((values > 0).double().mean()))
     total = sum(p.numel() for p in bundled.network.parameters())
     assert record.total_parameters == total == sum(s.parameters for s in record.stages) + record.head_parameters
     assert record.head_parameters == 1280 * 1000 + 1000
@@ -50,17 +59,34 @@ def test_the_diagram_is_the_model(bundled, chelsea, chelsea_inside):
     assert_no_hooks_or_grads(bundled.network)
 
 
-def test_gradcam_at_every_depth_is_the_pages_gradcam_at_that_layer(bundled, chelsea, chelsea_inside):
-    record = chelsea_inside
+def test_gradcam_at_every_depth_is_the_pages_gradcam_at_that_layer(bundled, chelsea, chelsea_inside, chelsea_depth):
+    record, depth = chelsea_inside, chelsea_depth
+    assert depth.stages == tuple(s.name for s in record.stages) and depth.target == record.target
     size = record.input_size
     for name in ("stage 3", "stage 6", "head conv"):
         page = explain_image(bundled, chelsea, ("gradcam",), settings=explain_settings(name)).explanations[0]
-        ours = upsample(torch.from_numpy(record.stage(name).cam), size).numpy()
+        ours = upsample(torch.from_numpy(depth.cam(name)), size).numpy()
         np.testing.assert_allclose(ours, page.scores, atol=1e-5 * max(1.0, float(page.scores.max())))
-    # Resolution falls with depth while the map keeps one value per cell.
-    cells = [s.cam.size for s in record.stages]
-    assert cells[0] > cells[-1] and all(np.isfinite(s.cam).all() for s in record.stages)
+    # Each map has one value per cell of its stage: resolution falls with depth.
+    assert [cam.shape for cam in depth.cams] == [s.shape[1:] for s in record.stages]
+    assert depth.cams[0].size > depth.cams[-1].size and all(np.isfinite(cam).all() for cam in depth.cams)
     assert_no_hooks_or_grads(bundled.network)
+
+
+def test_the_overview_is_one_forward_pass_without_autograd(bundled, chelsea, monkeypatch):
+    """The diagram, feature maps and head need no gradient: the overview never builds a graph."""
+    seen = []
+    original = bundled.stages_and_logits
+
+    def watched(pixels):
+        outputs, logits = original(pixels)
+        seen.append(any(t.requires_grad for t in (*outputs.values(), logits)))
+        return outputs, logits
+
+    monkeypatch.setattr(bundled, "stages_and_logits", watched)
+    monkeypatch.setattr(bundled, "stage_gradients", lambda *a: pytest.fail("the overview ran a backward pass"))
+    record = inside_image(bundled, chelsea)
+    assert seen == [False] and record.stages
 
 
 def explain_settings(layer):
@@ -84,21 +110,21 @@ def test_the_heads_contributions_add_up_to_the_logits(bundled, chelsea, chelsea_
 
 
 def test_a_named_target_is_followed_through_the_stages(bundled, chelsea):
-    record = inside_image(bundled, chelsea, target="tabby")
-    assert record.target.label.startswith("tabby")
+    record, depth = inside_image(bundled, chelsea, target="tabby"), gradcam_by_depth(bundled, chelsea, target="tabby")
+    assert record.target.label.startswith("tabby") and depth.target == record.target
     page = explain_image(bundled, chelsea, ("gradcam",), target="tabby").explanations[0]
-    ours = upsample(torch.from_numpy(record.stages[-1].cam), record.input_size).numpy()
+    ours = upsample(torch.from_numpy(depth.cams[-1]), record.input_size).numpy()
     np.testing.assert_allclose(ours, page.scores, atol=1e-5 * max(1.0, float(page.scores.max())))
 
 
 @pytest.mark.parametrize("shape", [(16, 16, 3), (9, 1500, 3), (1200, 7, 3)], ids=["tiny", "panorama", "tower"])
 def test_tiny_and_extreme_photos_get_a_view(bundled, shape):
     rgb = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    record = inside_image(bundled, rgb)
+    record, depth = inside_image(bundled, rgb), gradcam_by_depth(bundled, rgb)
     # A tiny photo is scaled up to the model's 224 pixels; a sliver keeps its aspect and shrinks to one cell.
     assert min(record.stages[-1].shape[1:]) == (7 if shape[0] == shape[1] else 1)
-    for stage in record.stages:
-        assert np.isfinite(stage.cam).all() and np.isfinite(stage.channel_maps).all()
+    for stage, cam in zip(record.stages, depth.cams):
+        assert np.isfinite(cam).all() and np.isfinite(stage.channel_maps).all() and cam.shape == stage.shape[1:]
 
 
 def test_the_receptive_field_bounds_what_a_cell_sees():
@@ -138,6 +164,8 @@ def test_a_model_without_stages_says_what_it_cannot_show():
     record = inside_image(classifier, np.zeros((40, 50, 3), np.uint8))
     assert record.stages == () and record.contributions == ()
     assert "not split into stages" in record.note
+    with pytest.raises(ValueError, match="not split into stages"):
+        gradcam_by_depth(classifier, np.zeros((40, 50, 3), np.uint8))
     assert record.total_parameters == sum(p.numel() for p in network.parameters())
     assert len(record.predictions) == 3
 
@@ -156,4 +184,6 @@ def test_the_command_line_prints_the_architecture_and_reports_a_bad_file(tmp_pat
     assert good["stages"][-1]["output_shape"][0] == 1280
     assert good["total_parameters"] == sum(s["parameters"] for s in good["stages"]) + good["head_parameters"]
     assert good["head"][0]["class"] == good["predictions"][0]
+    grids = [s["gradcam"]["grid"] for s in good["stages"]]  # Grad-CAM by depth, at each stage's resolution
+    assert grids == [s["output_shape"][1:] for s in good["stages"]]
     assert bad["input"] == str(broken) and "image" in bad["error"] and "Traceback" not in result.stderr

@@ -15,7 +15,7 @@ import torch
 
 from conftest import word_tokenizer
 from test_text_explainers import _hooks
-from explainers.inside.text import inside_text
+from explainers.inside.text import inside_text, token_paths
 from explainers.tasks.text import TextInputError, explain_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,8 +85,17 @@ def test_the_readout_of_the_last_layer_is_the_prediction(which, request):
     assert (top[settled:] == top[-1]).all() and (settled == 0 or top[settled - 1] != top[-1])
     # Each token's final state is itself; the path holds every layer of every token.
     np.testing.assert_allclose(record.self_similarity[-1], 1, atol=1e-9)
-    assert record.paths.shape == (record.layers + 1, len(record.tokens), 2)
-    assert 0 < record.path_variance[1] <= record.path_variance[0] <= 1
+    paths = token_paths(record)
+    assert paths.coords.shape == (record.layers + 1, len(record.tokens), 2)
+    assert 0 < paths.variance[1] <= paths.variance[0] <= 1
+    # The same two components as an SVD of all the centred states, up to sign, and the shares they hold.
+    states = torch.from_numpy(record.states.reshape(-1, record.states.shape[-1])).double()
+    centred = states - states.mean(0)
+    u, singular, _ = torch.linalg.svd(centred, full_matrices=False)
+    expected = (u[:, :2] * singular[:2]).numpy()
+    ours = paths.coords.reshape(-1, 2)
+    np.testing.assert_allclose(np.abs(ours), np.abs(expected), atol=1e-6 * float(singular[0]))
+    np.testing.assert_allclose(paths.variance, (singular[:2] ** 2 / (singular ** 2).sum()).numpy(), atol=1e-9)
 
 
 def test_a_head_that_cannot_be_read_from_inner_layers_says_so():

@@ -9,8 +9,8 @@ import streamlit as st
 from explainers.figures.clip import similarity_figure
 from explainers.figures.inside_clip import embedding_figure, temperature_figure
 from explainers.inside.clip import inside_clip
-from explainers.records.inside_clip import InsideClip
 
+from .kept import kept
 from .markdown import plain
 from .presenter import plot
 
@@ -24,7 +24,8 @@ def show_inside(model, keys: list[str], photos: list, names: list[str], prompts:
         st.info("Choose photos and press Explain: this view places the result's prompts next to the photos.")
         return
     try:
-        record = _record(model, keys, photos, names, prompts)
+        record = kept("clip_inside_record", (model.info.name, model.info.source, tuple(keys), tuple(prompts)),
+                      lambda: inside_clip(model, photos, prompts, names), "Embedding the photos and prompts…")
     except ValueError as error:  # prompts the model cannot use (PromptError): a sentence, never a traceback
         st.error(plain(error))
         return
@@ -41,13 +42,3 @@ def show_inside(model, keys: list[str], photos: list, names: list[str], prompts:
         rows = [{"class": label, "weight": round(weight, 4)} for label, weight in record.mixtures[chosen]]
         st.markdown("**This photo's “embedding”** is the mixture of these class names' text embeddings:")
         st.dataframe(rows, hide_index=True, width="stretch")
-
-
-def _record(model, keys, photos, names, prompts) -> InsideClip:
-    wanted = (model.info.name, model.info.source, tuple(keys), tuple(prompts))
-    kept = st.session_state.get("clip_inside_record")
-    if kept is None or kept[0] != wanted:
-        with st.spinner("Embedding the photos and prompts…"):
-            kept = (wanted, inside_clip(model, photos, prompts, names))
-        st.session_state["clip_inside_record"] = kept
-    return kept[1]

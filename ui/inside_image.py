@@ -1,7 +1,7 @@
 """The image page's "Inside the model" section for the photo on the page: the stages as a diagram (a click
-opens one), its feature maps, the first convolution's filters, Grad-CAM at every depth and the head. One
-forward and one backward pass per photo and class (kept for the session); opening a stage or another
-class of the head redraws from the record without a model call."""
+opens one), its feature maps, the first convolution's filters and the head from one forward pass per
+photo; Grad-CAM at every depth, when asked, from one forward and one backward pass per photo and class.
+Both are kept for the session; opening a stage or another class of the head redraws without a model call."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from explainers.figures.inside_image import (
     filters_figure,
     head_figure,
 )
-from explainers.inside.image import inside_image
+from explainers.inside.image import gradcam_by_depth, inside_image
 from explainers.records.inside_image import InsideImage
 
+from .kept import kept
 from .markdown import plain
 from .presenter import plot
 
@@ -31,11 +32,8 @@ def show_inside(classifier, key: str, rgb, target: int | None) -> None:
     if not st.toggle("Show the network itself: its stages, feature maps, Grad-CAM at every depth, the head",
                      key="image_inside", persist_state="session"):
         return
-    try:
-        record = _record(classifier, key, rgb, target)
-    except ValueError as error:  # a class this model does not have, say: a sentence, never a traceback
-        st.error(plain(error))
-        return
+    model = (classifier.info.name, classifier.info.source)
+    record = kept("image_inside_record", (model, key), lambda: inside_image(classifier, rgb), "Reading the network…")
     if not record.stages:
         st.info(plain(record.note))
         st.markdown(f"{plain(record.model.name)}: {record.total_parameters:,} parameters, input "
@@ -53,20 +51,19 @@ def show_inside(classifier, key: str, rgb, target: int | None) -> None:
     else:
         _stage(record, chosen)
     st.subheader("Depth")
-    plot(depth_figure(record), key="image_inside_depth")
+    if not st.toggle("Grad-CAM for the explained class at every stage (one more forward and backward pass through "
+                     "the whole network)", key="image_inside_depth_on", persist_state="session"):
+        return
+    try:
+        depth = kept("image_inside_depth", (model, key, target), lambda: gradcam_by_depth(classifier, rgb, target),
+                     "Following the class through every stage…")
+    except ValueError as error:  # a class this model does not have, say: a sentence, never a traceback
+        st.error(plain(error))
+        return
+    plot(depth_figure(depth), key="image_inside_depth")
     st.caption(f"The same class at every stage: early stages keep the photo's detail but respond to edges and "
-               f"colours anywhere; deep stages have a few coarse cells that gather on “{plain(record.target.label)}”. "
+               f"colours anywhere; deep stages have a few coarse cells that gather on “{plain(depth.target.label)}”. "
                "Each map is scaled to its own maximum; hover shows the raw value.")
-
-
-def _record(classifier, key: str, rgb, target) -> InsideImage:
-    wanted = (classifier.info.name, classifier.info.source, key, target)
-    kept = st.session_state.get("image_inside_record")
-    if kept is None or kept[0] != wanted:
-        with st.spinner("Reading the network…"):
-            kept = (wanted, inside_image(classifier, rgb, target))
-        st.session_state["image_inside_record"] = kept  # one per session: a photo's maps are a few MB
-    return kept[1]
 
 
 def _clicked_stage(names: list[str]) -> None:

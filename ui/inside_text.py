@@ -7,9 +7,10 @@ from __future__ import annotations
 import streamlit as st
 
 from explainers.figures.inside_text import drawn_keys, head_map_figure, layers_figure, paths_figure, readout_figure, steps_figure
-from explainers.inside.text import inside_text
+from explainers.inside.text import inside_text, token_paths
 from explainers.records.inside_text import InsideText
 
+from .kept import kept
 from .markdown import plain
 from .presenter import plot, presenting
 
@@ -22,7 +23,8 @@ def show_inside(classifier, text: str) -> None:
                      persist_state="session"):
         return
     try:
-        record = _record(classifier, text)
+        record = kept("text_inside_record", (classifier.identity, text), lambda: inside_text(classifier, text),
+                      "Reading the network…")
     except ValueError as error:  # an empty text (TextInputError), or a network that returns no layer states
         st.error(plain(error))
         return
@@ -33,17 +35,6 @@ def show_inside(classifier, text: str) -> None:
         _attention(record)
     with layers:
         _layers(record)
-
-
-def _record(classifier, text: str) -> InsideText:
-    """This session's record for (model, text): computed once, then every choice redraws from it."""
-    key = (classifier.identity, text)
-    kept = st.session_state.get("text_inside_record")
-    if kept is None or kept[0] != key:
-        with st.spinner("Reading the network…"):
-            kept = (key, inside_text(classifier, text))
-        st.session_state["text_inside_record"] = kept  # one per session: a long text's maps are large
-    return kept[1]
 
 
 def _tokenisation(record: InsideText) -> None:
@@ -116,11 +107,15 @@ def _layers(record: InsideText) -> None:
                     "already gives it.")
     st.caption(plain(record.readout_note))
     plot(layers_figure(record), key="text_inside_similarity")
-    chosen = st.multiselect("Tokens to follow", range(len(record.tokens)), default=[record.default_token()],
-                            format_func=lambda j: _token_name(record, j), key="text_inside_paths")
-    if chosen:
-        plot(paths_figure(record, list(chosen)), key="text_inside_path_figure")
-    else:
-        st.caption("Choose tokens to follow their path.")
+    chosen = st.multiselect("Tokens to follow", range(len(record.tokens)), default=[],
+                            format_func=lambda j: _token_name(record, j), key="text_inside_paths",
+                            help="Their states at every layer on two principal components of all the states.")
+    if not chosen:
+        st.caption("Choose tokens to follow their path through the layers (a projection of the states the page "
+                   "already has: no model call).")
+        return
+    paths = kept("text_inside_paths_record", (record.model.name, record.model.source, record.text),
+                 lambda: token_paths(record), "Projecting the states…")
+    plot(paths_figure(record, paths, list(chosen)), key="text_inside_path_figure")
 
 

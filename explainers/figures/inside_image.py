@@ -1,6 +1,6 @@
 """Plotly figures for inside an image classifier: the stages as a diagram (a click opens one), a stage's
 most active feature maps, the first convolution's filters, Grad-CAM at every depth, and the head's
-contributions. Pure functions of the plain record (explainers/records/inside_image.py)."""
+contributions. Pure functions of the plain records (explainers/records/inside_image.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..records.inside_image import InsideImage, StageView
+from ..records.inside_image import DepthView, InsideImage, StageView
 from .image import escape
 
 MAP_SCALE = "Viridis"
@@ -93,21 +93,21 @@ def filters_figure(filters: np.ndarray, columns: int = 8, zoom: int = 12) -> go.
     return figure
 
 
-def depth_figure(record: InsideImage, columns: int = 5) -> go.Figure:
+def depth_figure(depth: DepthView, columns: int = 5) -> go.Figure:
     """Grad-CAM for the target class read at every stage, side by side at each stage's own resolution."""
-    count = len(record.stages)
+    count = len(depth.stages)
     rows = math.ceil(count / columns)
-    titles = [f"{s.name} ({s.shape[1]}×{s.shape[2]})" for s in record.stages]
+    titles = [f"{name} ({cam.shape[0]}×{cam.shape[1]})" for name, cam in zip(depth.stages, depth.cams)]
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.02, vertical_spacing=0.08)
-    for i, stage in enumerate(record.stages):
-        top = float(stage.cam.max()) or 1.0
-        figure.add_heatmap(z=stage.cam / top, row=i // columns + 1, col=i % columns + 1, colorscale=CAM_SCALE,
-                           zmin=0, zmax=1, showscale=False, customdata=stage.cam,
-                           hovertemplate=f"{escape(stage.name)}<br>cell %{{y}}, %{{x}}<br>Grad-CAM %{{customdata:.4g}}"
+    for i, (name, cam) in enumerate(zip(depth.stages, depth.cams)):
+        top = float(cam.max()) or 1.0
+        figure.add_heatmap(z=cam / top, row=i // columns + 1, col=i % columns + 1, colorscale=CAM_SCALE,
+                           zmin=0, zmax=1, showscale=False, customdata=cam,
+                           hovertemplate=f"{escape(name)}<br>cell %{{y}}, %{{x}}<br>Grad-CAM %{{customdata:.4g}}"
                                          "<extra></extra>")
     figure.update_xaxes(visible=False)
     figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    figure.update_layout(title=f"Grad-CAM for “{escape(record.target.label)}” at every depth: resolution falls, "
+    figure.update_layout(title=f"Grad-CAM for “{escape(depth.target.label)}” at every depth: resolution falls, "
                                "the map gathers on the class", height=120 + 190 * rows, margin=dict(l=10, r=10, t=80, b=10))
     return figure
 

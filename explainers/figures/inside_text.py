@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..records.inside_text import InsideText, StepByStep
+from ..records.inside_text import InsideText, StepByStep, TokenPaths
 from .image import escape
 from .text import _cell, attention_figure
 
@@ -82,15 +82,15 @@ def readout_figure(record: InsideText) -> go.Figure:
     return figure
 
 
-def paths_figure(record: InsideText, tokens: list[int]) -> go.Figure:
+def paths_figure(record: InsideText, paths: TokenPaths, tokens: list[int]) -> go.Figure:
     """The chosen tokens' states from the embeddings to the last layer, on two principal components."""
     figure = go.Figure()
     for j in tokens:
-        path = record.paths[:, j]
+        path = paths.coords[:, j]
         labels = ["embeddings"] + [f"layer {i}" for i in range(1, record.layers + 1)]
         figure.add_scatter(x=path[:, 0], y=path[:, 1], mode="lines+markers", name=f"#{j} {escape(record.tokens[j])}",
                            customdata=labels, hovertemplate="%{customdata}<extra>%{fullData.name}</extra>")
-    a, b = record.path_variance
+    a, b = paths.variance
     figure.update_xaxes(title=f"component 1 ({a:.0%} of the variance)")
     figure.update_yaxes(title=f"component 2 ({b:.0%})")
     figure.update_layout(title="Each token's path through the layers (PCA of every state)", height=460,

@@ -69,14 +69,16 @@ def _run_image(args, parser) -> int:
     from ..cli import _message, _report_failure
     from ..inputs.image import decode_image
     from ..records.inside_image import as_json
-    from .image import inside_image
+    from .image import gradcam_by_depth, inside_image
 
     classifier = load_image_classifier(args.model)
     _announce(classifier.info)
     failures = 0
     for path in args.paths:
         try:
-            record = as_json(inside_image(classifier, decode_image(Path(path).read_bytes()).rgb, args.target), path)
+            rgb = decode_image(Path(path).read_bytes()).rgb
+            depth = gradcam_by_depth(classifier, rgb, args.target) if classifier.stages else None
+            record = as_json(inside_image(classifier, rgb, args.target), depth, path)
         except Exception as error:  # one bad photo must not stop the others
             failures += 1
             _report_failure(path, _message(path, error), args.json)
@@ -152,13 +154,14 @@ def _clip_summary(record: dict) -> str:
 def _run_text(args, parser) -> int:
     from ..cli import _report_failure, load_text_for
     from ..records.inside_text import as_json
-    from .text import inside_text
+    from .text import inside_text, token_paths
 
     classifier = load_text_for(args, parser)
     failures = 0
     for number, text in enumerate(args.texts, 1):
         try:
-            record = as_json(inside_text(classifier, text), args.layer, args.head, args.token)
+            inside = inside_text(classifier, text)
+            record = as_json(inside, args.layer, args.head, args.token, token_paths(inside))
         except ValueError as error:
             failures += 1
             _report_failure(text, str(error), args.json, shown_as=f"text {number}")

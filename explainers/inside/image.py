@@ -1,8 +1,12 @@
 """Inside an image classifier: its stages with shapes, parameters and receptive fields, each stage's most
-active feature maps, Grad-CAM for one class at every depth, and the head's largest contributions, from one
-forward and one backward pass (ImageClassifier.stage_gradients; nothing attached to the network)."""
+active feature maps and the head's largest contributions from one forward pass; Grad-CAM for one class at
+every depth from one forward and one backward pass (ImageClassifier.stage_gradients). Nothing is attached
+to the network."""
 
 from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -14,7 +18,7 @@ from ..inputs.image import shrink_to
 from ..inputs.targets import resolve_target
 from ..methods.cam import grad_cam
 from ..records.common import ModelSummary, Prediction
-from ..records.inside_image import Contribution, InsideImage, StageView
+from ..records.inside_image import Contribution, DepthView, InsideImage, StageView
 from ..tasks.image import DISPLAY_LONG_SIDE, _top
 
 CHANNELS = 16  # feature maps kept per stage: the small multiples
@@ -23,29 +27,70 @@ CONTRIBUTIONS = 8  # channels named per class in the head view
 
 def inside_image(classifier: ImageClassifier, rgb: np.ndarray, target: int | str | None = None,
                  channels: int = CHANNELS) -> InsideImage:
+    """The diagram, every stage's feature maps, the first filters and the head, from one forward pass
+    without autograd: about what the page's prediction costs. Grad-CAM by depth is `gradcam_by_depth`."""
     model = ModelSummary(**classifier.info.as_dict())
-    total = parameter_count(classifier.network)
+    anatomy = _anatomy(classifier)
     with classifier.lock:
         pixels = classifier.preprocess(rgb)
         if not classifier.stages:
             with torch.no_grad():
                 logits = classifier.logits(pixels)
-            predictions, chosen = _predictions(classifier, logits, target)
-            note = (f"{classifier.info.name} is not split into stages here, so its feature maps and Grad-CAM by depth "
-                    "cannot be shown; its size and predictions can. The pixel methods still explain it.")
-            return InsideImage(model, shrink_to(rgb, DISPLAY_LONG_SIDE), tuple(pixels.shape[-2:]), predictions, chosen,
-                               (), total, total, None, (), 0, note)
+        else:
+            outputs, logits = classifier.stages_and_logits(pixels)
+    predictions, chosen = _predictions(classifier, logits, target)
+    image = shrink_to(rgb, DISPLAY_LONG_SIDE)
+    if not classifier.stages:
+        note = (f"{classifier.info.name} is not split into stages here, so its feature maps and Grad-CAM by depth "
+                "cannot be shown; its size and predictions can. The pixel methods still explain it.")
+        return InsideImage(model, image, tuple(pixels.shape[-2:]), predictions, chosen, (), anatomy.total,
+                           anatomy.total, None, (), 0, note)
+    stages = tuple(_stage(name, outputs[name][0], parameters, field, channels)
+                   for (name, _), parameters, field in zip(classifier.stages, anatomy.stages, anatomy.fields))
+    contributions, pooled, note = _contributions(classifier, outputs[classifier.stages[-1][0]], predictions)
+    return InsideImage(model, image, tuple(pixels.shape[-2:]), predictions, chosen, stages, anatomy.head,
+                       anatomy.total, anatomy.filters, contributions, pooled, note)
+
+
+def gradcam_by_depth(classifier: ImageClassifier, rgb: np.ndarray, target: int | str | None = None) -> DepthView:
+    """Grad-CAM for one class read at every stage's output, from one forward and one backward pass through
+    the whole network (ImageClassifier.stage_gradients): the gradient at every depth costs about a second
+    forward pass, which is why the page computes this only when asked."""
+    if not classifier.stages:
+        raise ValueError(f"{classifier.info.name} is not split into stages, so Grad-CAM by depth cannot be shown.")
+    with classifier.lock:
+        pixels = classifier.preprocess(rgb)
         index = None if target is None else resolve_target(target, classifier.labels, default=0)
         logits, outputs, gradients = classifier.stage_gradients(pixels, index)
-    predictions, chosen = _predictions(classifier, logits, target)
-    fields = receptive_fields(classifier.stages)
-    stages = tuple(_stage(name, module, outputs[name][0], gradients[name][0], field, channels)
-                   for (name, module), field in zip(classifier.stages, fields))
-    head = parameter_count(classifier.head_module())
-    contributions, pooled, note = _contributions(classifier, outputs[classifier.stages[-1][0]], predictions)
-    filters = first_filters(classifier.stages[0][1])
-    return InsideImage(model, shrink_to(rgb, DISPLAY_LONG_SIDE), tuple(pixels.shape[-2:]), predictions, chosen, stages,
-                       head, total, None if filters is None else _tiles(filters), contributions, pooled, note)
+    _, chosen = _predictions(classifier, logits, target)
+    names = tuple(name for name, _ in classifier.stages)
+    return DepthView(chosen, names, tuple(grad_cam(outputs[n][0], gradients[n][0]).float().numpy() for n in names))
+
+
+@dataclass(frozen=True)
+class _Anatomy:
+    total: int
+    head: int
+    stages: tuple[int, ...]  # parameters per stage
+    fields: tuple  # (receptive field, jump) or None per stage
+    filters: np.ndarray | None
+
+
+_ANATOMIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _anatomy(classifier: ImageClassifier) -> _Anatomy:
+    """What does not depend on the photo, counted once per classifier (kept beside it, not on it: a
+    randomised copy is another classifier and is counted on its own)."""
+    known = _ANATOMIES.get(classifier)
+    if known is None:
+        stages = classifier.stages
+        filters = first_filters(stages[0][1]) if stages else None
+        known = _ANATOMIES[classifier] = _Anatomy(
+            parameter_count(classifier.network), parameter_count(classifier.head_module()) if stages else 0,
+            tuple(parameter_count(module) for _, module in stages), tuple(receptive_fields(stages)),
+            None if filters is None else _tiles(filters))
+    return known
 
 
 def _predictions(classifier, logits: torch.Tensor, target) -> tuple[tuple[Prediction, ...], Prediction]:
@@ -55,18 +100,19 @@ def _predictions(classifier, logits: torch.Tensor, target) -> tuple[tuple[Predic
     return top, Prediction(index, classifier.labels[index], float(probabilities[index]))
 
 
-def _stage(name, module, output: torch.Tensor, gradient: torch.Tensor, field, keep: int) -> StageView:
-    means = output.mean(dim=(-2, -1))
-    order = means.argsort(descending=True)[:keep]
+def _stage(name, output: torch.Tensor, parameters: int, field, keep: int) -> StageView:
     values = output.float()
+    means = values.mean(dim=(-2, -1))
+    order = means.argsort(descending=True)[:keep]
+    mean = means.mean()  # every channel has the same number of cells
+    std = (values - mean).square().mean().sqrt()  # two passes: torch.std over every value is ~15x slower
     return StageView(
-        name=name, shape=tuple(output.shape), parameters=parameter_count(module),
+        name=name, shape=tuple(output.shape), parameters=parameters,
         receptive_field=None if field is None else field[0], jump=None if field is None else field[1],
-        mean=float(values.mean()), std=float(values.std(unbiased=False)), max=float(values.max()),
-        active=float((values > 0).float().mean()),
+        mean=float(mean), std=float(std), max=float(values.max()),
+        active=int(torch.count_nonzero(values > 0)) / values.numel(),
         channels=tuple(int(c) for c in order), channel_means=tuple(float(means[c]) for c in order),
         channel_maps=values[order].numpy(), average=values.mean(0).numpy(),
-        cam=grad_cam(output, gradient).float().numpy(),
     )
 
 
@@ -76,16 +122,14 @@ def _contributions(classifier, features: torch.Tensor, predictions) -> tuple[tup
     pool, linear = classifier.readout
     with torch.no_grad():
         pooled = pool(features)[0].double()
-    weight = linear.weight.detach().double()
-    bias = linear.bias.detach().double() if linear.bias is not None else torch.zeros(weight.shape[0], dtype=torch.double)
     out = []
-    for prediction in predictions:
-        parts = weight[prediction.index] * pooled
+    for prediction in predictions:  # only the shown classes' rows, in double so the parts add up exactly
+        parts = linear.weight[prediction.index].detach().double() * pooled
+        bias = float(linear.bias[prediction.index]) if linear.bias is not None else 0.0
         order = parts.abs().argsort(descending=True)[:CONTRIBUTIONS]
         named = parts[order]
-        out.append(Contribution(prediction, float(parts.sum() + bias[prediction.index]), float(bias[prediction.index]),
-                                tuple(int(c) for c in order), tuple(float(v) for v in named),
-                                float(parts.sum() - named.sum())))
+        out.append(Contribution(prediction, float(parts.sum()) + bias, bias, tuple(int(c) for c in order),
+                                tuple(float(v) for v in named), float(parts.sum() - named.sum())))
     return tuple(out), int(pooled.numel()), ""
 
 

@@ -1,6 +1,7 @@
 """Inside a text classifier: tokenisation, every layer's states (with the layers' projection weights they
-give every head's queries, keys and values), how each token's state moves through the layers, and the
-classifier read from every layer, all from one forward pass."""
+give every head's queries, keys and values), how similar each token's state stays to its last one, and the
+classifier read from every layer, all from one forward pass; each token's path on two principal components
+from those states when asked."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from models.text_classifier import TextClassifier
 
 from ..records.common import ModelSummary, Prediction
-from ..records.inside_text import InsideText
+from ..records.inside_text import InsideText, TokenPaths
 from ..tasks.text import TextInputError, check_text
 
 
@@ -26,7 +27,6 @@ def inside_text(classifier: TextClassifier, text: str) -> InsideText:
     probabilities = trace.logits[0].softmax(-1)
     order = probabilities.argsort(descending=True).tolist()
     hidden = trace.hidden.double().numpy()
-    paths, variance = principal_paths(hidden)
 
     def plain(tensor):
         return tensor.float().numpy()
@@ -49,8 +49,6 @@ def inside_text(classifier: TextClassifier, text: str) -> InsideText:
         states=plain(trace.hidden),
         projections=classifier.projections(),
         self_similarity=self_similarity(hidden),
-        paths=paths,
-        path_variance=variance,
         readout=readout,
         readout_note=_readout_note(classifier, readout is not None),
     )
@@ -60,6 +58,12 @@ def self_similarity(hidden: np.ndarray) -> np.ndarray:
     """(layers + 1, T): cosine similarity of each token's state at every layer with its final-layer state."""
     unit = hidden / np.maximum(np.linalg.norm(hidden, axis=-1, keepdims=True), 1e-12)
     return (unit * unit[-1]).sum(-1)
+
+
+def token_paths(record: InsideText) -> TokenPaths:
+    """Every token's path through the layers on two principal components of all the states: no model call,
+    but a PCA that costs a good part of a forward pass on a long text, so the page asks for it on demand."""
+    return TokenPaths(*principal_paths(record.states.astype(np.float64)))
 
 
 def principal_paths(hidden: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:

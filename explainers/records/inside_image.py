@@ -1,6 +1,6 @@
-"""Inside an image classifier: the plain record of one forward and one backward pass seen stage by stage.
-Every view (the diagram, a stage's feature maps, Grad-CAM at each depth, the head) is drawn from it, so a
-click on a stage redraws without a model call."""
+"""Inside an image classifier: plain records of one forward pass seen stage by stage (InsideImage) and of
+Grad-CAM for one class at every stage (DepthView). Every view (the diagram, a stage's feature maps, the
+head, Grad-CAM by depth) is drawn from them, so a click on a stage redraws without a model call."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ class StageView:
     channel_means: tuple[float, ...]
     channel_maps: np.ndarray  # (len(channels), h, w)
     average: np.ndarray  # (h, w): the output averaged over channels
-    cam: np.ndarray  # (h, w): Grad-CAM of the target class read at this stage's output, raw (>= 0)
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class InsideImage:
     image: np.ndarray  # (H, W, 3) uint8, what the user sees
     input_size: tuple[int, int]  # (h, w) the model reads
     predictions: tuple[Prediction, ...]  # top 5
-    target: Prediction  # the class Grad-CAM follows through the stages
+    target: Prediction  # the class the page explains (the top one unless chosen)
     stages: tuple[StageView, ...]  # empty when the model is not split into stages
     head_parameters: int
     total_parameters: int  # the whole network's: the stages' and the head's add up to it
@@ -63,18 +62,36 @@ class InsideImage:
         raise ValueError(f"no stage {name!r}; this model has {', '.join(s.name for s in self.stages) or 'none'}")
 
 
-def as_json(record: InsideImage, source: str) -> dict:
-    """What `python -m explainers inside image --json` prints: the architecture and each stage's statistics."""
+@dataclass(frozen=True)
+class DepthView:
+    """Grad-CAM of one class read at every stage's output: resolution falls and class specificity rises."""
+
+    target: Prediction
+    stages: tuple[str, ...]  # as in InsideImage.stages
+    cams: tuple[np.ndarray, ...]  # (h, w) per stage, raw (>= 0), at the stage's own resolution
+
+    def cam(self, name: str) -> np.ndarray:
+        if name not in self.stages:
+            raise ValueError(f"no stage {name!r}; this model has {', '.join(self.stages)}")
+        return self.cams[self.stages.index(name)]
+
+
+def as_json(record: InsideImage, depth: DepthView | None, source: str) -> dict:
+    """What `python -m explainers inside image --json` prints: the architecture, each stage's statistics and,
+    with `depth`, where its Grad-CAM peaks."""
+
+    def gradcam(cam: np.ndarray) -> dict:
+        row, col = np.unravel_index(int(cam.argmax()), cam.shape)
+        return {"grid": list(cam.shape), "peak_cell": [int(row), int(col)], "max": round(float(cam.max()), 6)}
 
     def stage(s: StageView) -> dict:
-        row, col = np.unravel_index(int(s.cam.argmax()), s.cam.shape)
         return {
             "name": s.name, "output_shape": list(s.shape), "parameters": s.parameters,
             "receptive_field": s.receptive_field, "jump": s.jump,
             "activation": {"mean": round(s.mean, 6), "std": round(s.std, 6), "max": round(s.max, 6),
                            "active_share": round(s.active, 6)},
             "top_channels": [{"channel": c, "mean": round(m, 6)} for c, m in zip(s.channels, s.channel_means)],
-            "gradcam": {"grid": list(s.cam.shape), "peak_cell": [int(row), int(col)], "max": round(float(s.cam.max()), 6)},
+            **({"gradcam": gradcam(depth.cam(s.name))} if depth is not None else {}),
         }
 
     return {
@@ -82,7 +99,7 @@ def as_json(record: InsideImage, source: str) -> dict:
         "model": record.model.as_dict(),
         "input_size": list(record.input_size),
         "predictions": [p.as_dict() for p in record.predictions],
-        "target": record.target.as_dict(),
+        "target": (record.target if depth is None else depth.target).as_dict(),
         "total_parameters": record.total_parameters,
         "head_parameters": record.head_parameters,
         "stages": [stage(s) for s in record.stages],

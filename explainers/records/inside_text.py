@@ -28,6 +28,15 @@ class StepByStep:
 
 
 @dataclass(frozen=True)
+class TokenPaths:
+    """Every token's states, from the embeddings to the last layer, on the first two principal components of
+    all of them together (explainers.inside.text.token_paths): computed from InsideText.states when asked."""
+
+    coords: np.ndarray  # (layers + 1, T, 2)
+    variance: tuple[float, float]  # share of the states' variance each component holds
+
+
+@dataclass(frozen=True)
 class InsideText:
     text: str
     model: ModelSummary
@@ -47,8 +56,6 @@ class InsideText:
     # layout is unknown. With `states` they give every head's queries, keys and values on demand.
     projections: tuple | None
     self_similarity: np.ndarray  # (layers + 1, T): cosine of each token's state with its final-layer state
-    paths: np.ndarray  # (layers + 1, T, 2): each token's states on the first two principal components
-    path_variance: tuple[float, float]  # share of the states' variance those two components hold
     readout: np.ndarray | None  # (layers + 1, classes) probabilities with the classifier read from each layer
     readout_note: str  # how the readout was made, or why there is none
 
@@ -101,7 +108,8 @@ class InsideText:
         return StepByStep(layer, head, token, query, keys, scale, scores, weights, values, weights @ values)
 
 
-def as_json(record: InsideText, layer: int | None = None, head: int = 0, token: int | None = None) -> dict:
+def as_json(record: InsideText, layer: int | None = None, head: int = 0, token: int | None = None,
+            paths: TokenPaths | None = None) -> dict:
     """What `python -m explainers inside text --json` prints. Token indices are those of `tokens`, as in the
     `text` command's output; `step_by_step.weights` is row `token` of `attention[layer][head]` there."""
     from .as_json import _rounded
@@ -124,7 +132,7 @@ def as_json(record: InsideText, layer: int | None = None, head: int = 0, token: 
         "layers": record.layers,
         "heads": record.heads,
         "self_similarity": _rounded(record.self_similarity),
-        "path_variance": [round(v, 6) for v in record.path_variance],
+        **({"path_variance": [round(v, 6) for v in paths.variance]} if paths is not None else {}),
         "readout": None if record.readout is None else _rounded(record.readout),
         "settles_at_layer": record.settles_at,
         "readout_note": record.readout_note,
