@@ -122,6 +122,9 @@ def test_presenter_mode_styles_figures_and_stays_on_across_pages():
     assert heatmaps and all(trace["colorscale"][-1][1] in ("#fcffa4", "rgb(5,48,97)", "rgb(103,0,31)")
                             for trace in heatmaps if "colorscale" in trace)
     assert any("font-size: 1.35rem" in element.proto.body for element in app.get("html"))
+    # No colour Streamlit's theme takes for a stand-in of its own (#000001, #000002, ...): zero would turn pink.
+    stops = [colour for trace in heatmaps for _, colour in trace.get("colorscale", ())]
+    assert stops and not any(colour.lower().startswith("#0000") for colour in stops)
     app.switch_page("pages/image/page.py").run()
     assert not app.exception and app.toggle(key="presenter").value is True
     app.switch_page("pages/text/page.py").run()

@@ -61,9 +61,10 @@ def show_inside(classifier, key: str, rgb, target: int | None) -> None:
         st.error(plain(error))
         return
     plot(depth_figure(depth), key="image_inside_depth")
-    st.caption(f"The same class at every stage: early stages keep the photo's detail but respond to edges and "
-               f"colours anywhere; deep stages have a few coarse cells that gather on “{plain(depth.target.label)}”. "
-               "Each map is scaled to its own maximum; hover shows the raw value.")
+    st.caption(f"The same class at every stage: resolution falls and the map gathers on the class. Early stages "
+               "keep the photo's detail but respond to edges and colours anywhere; deep stages have a few coarse "
+               f"cells that gather on “{plain(depth.target.label)}”. Each map is scaled to its own maximum; hover "
+               "shows the raw value.")
 
 
 def _clicked_stage(names: list[str]) -> None:

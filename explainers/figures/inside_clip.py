@@ -21,7 +21,9 @@ def embedding_figure(record: InsideClip) -> go.Figure:
         figure.add_scatter(x=[photos[i, 0], prompts[j, 0]], y=[photos[i, 1], prompts[j, 1]], mode="lines",
                            line=dict(dash="dot", color="#999", width=1.5), hoverinfo="skip", showlegend=False)
     figure.add_scatter(x=prompts[:, 0], y=prompts[:, 1], mode="markers+text", name="prompts",
-                       text=[escape(p) for p in record.prompts], textposition="top center",
+                       text=[escape(p) for p in record.prompts],
+                       # alternating sides: prompts close together in the plane keep their labels apart
+                       textposition=["top center" if i % 2 == 0 else "bottom center" for i in range(len(record.prompts))],
                        marker=dict(symbol="circle", size=12, color="#ff7f0e"),
                        hovertemplate="prompt: %{text}<extra></extra>")
     figure.add_scatter(x=photos[:, 0], y=photos[:, 1], mode="markers+text", name="photos",

@@ -101,14 +101,18 @@ def depth_figure(depth: DepthView, columns: int = 5) -> go.Figure:
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.02, vertical_spacing=0.08)
     for i, (name, cam) in enumerate(zip(depth.stages, depth.cams)):
         top = float(cam.max()) or 1.0
-        figure.add_heatmap(z=cam / top, row=i // columns + 1, col=i % columns + 1, colorscale=CAM_SCALE,
+        row, col = i // columns + 1, i % columns + 1
+        figure.add_heatmap(z=cam / top, row=row, col=col, colorscale=CAM_SCALE,
                            zmin=0, zmax=1, showscale=False, customdata=cam,
                            hovertemplate=f"{escape(name)}<br>cell %{{y}}, %{{x}}<br>Grad-CAM %{{customdata:.4g}}"
                                          "<extra></extra>")
-    figure.update_xaxes(visible=False)
-    figure.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    figure.update_layout(title=f"Grad-CAM for “{escape(depth.target.label)}” at every depth: resolution falls, "
-                               "the map gathers on the class", height=120 + 190 * rows, margin=dict(l=10, r=10, t=80, b=10))
+        # Each map keeps its own aspect: the stages' grids differ, so each y axis follows its own x axis.
+        figure.update_yaxes(scaleanchor=f"x{i + 1 if i else ''}", row=row, col=col)
+    figure.update_xaxes(visible=False, constrain="domain")
+    figure.update_yaxes(visible=False, autorange="reversed", constrain="domain")
+    # Short: at the projector's font size a longer title runs past the figure's edge (the caption says more).
+    figure.update_layout(title=f"Grad-CAM for “{escape(depth.target.label)}” at every depth",
+                         height=130 + 190 * rows, margin=dict(l=10, r=10, t=90, b=10))
     return figure
 
 

@@ -4,10 +4,14 @@ high-contrast colour scales (a washed-out projector flattens pale scales). Value
 from __future__ import annotations
 
 import plotly.graph_objects as go
+from plotly.colors import sequential
 
 FONT = 20
 TITLE = 24
-SEQUENTIAL = "Inferno"  # dark to bright: its lightness alone separates the values
+# Inferno, dark to bright: its lightness alone separates the values. Its first colour moves off #000004:
+# Streamlit's theme uses #000001, #000002, ... as stand-ins for its own colours and drew zero as pink.
+SEQUENTIAL = tuple((i / (len(sequential.Inferno) - 1), "#04030f" if i == 0 else colour)
+                   for i, colour in enumerate(sequential.Inferno))
 DIVERGING = "RdBu"  # full-strength ends; zmid keeps white at zero
 
 
