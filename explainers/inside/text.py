@@ -10,22 +10,18 @@ import torch
 
 from models.text_classifier import TextClassifier
 
-from ..records.common import ModelSummary, Prediction
+from ..records.common import ModelSummary
 from ..records.inside_text import InsideText, TokenPaths
-from ..tasks.text import TextInputError, check_text
+from ..tasks.text import ranked, readable_encoding
 
 
 def inside_text(classifier: TextClassifier, text: str) -> InsideText:
     if not classifier.traceable:
         raise ValueError(f"{classifier.info.name} does not return its layers' states, so its inside cannot be shown; "
                          "its attention maps are on the page.")
-    encoding = classifier.encode(check_text(text))
-    if all(encoding.special):
-        raise TextInputError("The text holds nothing the model can read (only spaces or control characters).")
+    encoding = readable_encoding(classifier, text)
     with classifier.lock:
         trace = classifier.trace(encoding.ids)
-    probabilities = trace.logits[0].softmax(-1)
-    order = probabilities.argsort(descending=True).tolist()
     hidden = trace.hidden.double().numpy()
 
     def plain(tensor):
@@ -38,7 +34,7 @@ def inside_text(classifier: TextClassifier, text: str) -> InsideText:
         how=classifier.how,
         pooling=classifier.pooling,
         labels=classifier.labels,
-        predictions=tuple(Prediction(i, classifier.labels[i], float(probabilities[i])) for i in order),
+        predictions=ranked(trace.logits[0].softmax(-1), classifier.labels),
         tokens=encoding.tokens,
         ids=tuple(encoding.ids[0].tolist()),
         special=encoding.special,

@@ -70,6 +70,20 @@ def check_text(text: str) -> str:
     return text
 
 
+def readable_encoding(classifier: TextClassifier, text: str) -> Encoding:
+    """The text's encoding, or TextInputError when there is nothing in it the model can read."""
+    encoding = classifier.encode(check_text(text))
+    if all(encoding.special):
+        raise TextInputError("The text holds nothing the model can read (only spaces or control characters).")
+    return encoding
+
+
+def ranked(probabilities: torch.Tensor, labels: Sequence[str]) -> tuple[Prediction, ...]:
+    """Every label with its probability, most probable first."""
+    order = probabilities.argsort(descending=True).tolist()
+    return tuple(Prediction(i, labels[i], float(probabilities[i])) for i in order)
+
+
 def explain_text(
     classifier: TextClassifier,
     text: str,
@@ -83,14 +97,11 @@ def explain_text(
         raise ValueError(f"unknown method {', '.join(unknown)}; choose from {', '.join(TEXT_METHODS)}")
     check_settings(methods, settings)
     report = progress or (lambda what, done, total: None)
-    encoding = classifier.encode(check_text(text))
-    if all(encoding.special):
-        raise TextInputError("The text holds nothing the model can read (only spaces or control characters).")
+    encoding = readable_encoding(classifier, text)
     with classifier.lock:
         logits, attention = classifier.attend(encoding.ids)
         probabilities = logits[0].softmax(-1)
-        order = probabilities.argsort(descending=True).tolist()
-        predictions = tuple(Prediction(i, classifier.labels[i], float(probabilities[i])) for i in order)
+        predictions = ranked(probabilities, classifier.labels)
         index = resolve_target(target, classifier.labels, default=predictions[0].index)
         chosen = Prediction(index, classifier.labels[index], float(probabilities[index]))
         attribution = None
