@@ -14,7 +14,8 @@ from conftest import screenshot
 def pick(page, label: str, option: str) -> None:
     box = page.get_by_test_id("stSelectbox").filter(has=page.get_by_test_id("stWidgetLabel").get_by_text(label, exact=True))
     box.get_by_role("combobox").click()
-    page.get_by_role("option", name=option, exact=True).click()
+    box.get_by_role("combobox").press_sequentially(option)  # typing filters the list to the option
+    page.get_by_role("option").get_by_text(option, exact=True).click()
 
 
 def figure_font(page, title_start: str) -> float:
@@ -60,7 +61,8 @@ def test_presenter_walks_through_the_image_and_text_models(browser, live_server)
         pick(page, "Head", "head 3")
         pick(page, "Query token", "#2 movie")
         expect(page.get_by_text("Layer 6, head 3: how #2 movie spreads its attention")).to_be_visible(timeout=60_000)
-        expect(page.get_by_text("Layer 6, head 3: the model's attention map (row #2 outlined)")).to_be_visible()
+        expect(page.get_by_text("Layer 6, head 3: its attention map, every row computed this way (row #2 outlined)")
+               ).to_be_visible()
         assert figure_font(page, "Layer 6, head 3: how") == 20
         screenshot(page, "inside-text-step-by-step")
 

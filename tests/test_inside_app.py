@@ -84,9 +84,9 @@ def test_the_text_page_walks_through_one_heads_attention_without_model_calls(tra
     assert len(traces) == 1  # every choice redrew from the record
     titles = [spec["layout"]["title"]["text"] for spec in figure_specs(app)[before:]]
     assert any(t.startswith("Layer 1, head 4: how #3 was spreads") for t in titles), titles
-    # The table's weights are the row of the model's own map drawn beside it.
+    # The table's weights are the outlined row of the head's whole map drawn beside it.
     weights = list(table(app, "weight")["weight"])
-    heat = next(spec for spec in figure_specs(app) if spec["layout"]["title"]["text"].startswith("Layer 1, head 4: the"))
+    heat = next(spec for spec in figure_specs(app) if spec["layout"]["title"]["text"].startswith("Layer 1, head 4: its attention map"))
     assert weights == pytest.approx(list(array(heat["data"][0]["z"])[3]), abs=1e-4)
     # Token paths are projected only when a token is chosen, from the same record.
     assert not any(t.startswith("Each token's path") for t in titles)

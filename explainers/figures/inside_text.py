@@ -44,9 +44,11 @@ def steps_figure(record: InsideText, step: StepByStep, limit: int = DRAWN_KEYS) 
 
 
 def head_map_figure(record: InsideText, layer: int, head: int, token: int) -> go.Figure:
-    """The head's whole attention map (the model's own), the chosen token's row outlined."""
-    figure = attention_figure(record.tokens, record.attention[layer, head],
-                              f"Layer {layer + 1}, head {head + 1}: the model's attention map (row #{token} outlined)")
+    """The head's whole attention map, every row computed as the step by step does (tests show it is the
+    model's own to 1e-5), the chosen token's row outlined."""
+    figure = attention_figure(record.tokens, record.head_map(layer, head),
+                              f"Layer {layer + 1}, head {head + 1}: its attention map, every row computed this way "
+                              f"(row #{token} outlined)")
     size = len(record.tokens)
     figure.add_shape(type="rect", x0=-0.5, x1=size - 0.5, y0=token - 0.5, y1=token + 0.5,
                      line=dict(color="#d62728", width=3))

@@ -41,7 +41,7 @@ def inside_text(classifier: TextClassifier, text: str) -> InsideText:
         total_tokens=encoding.total_tokens,
         max_tokens=classifier.max_tokens,
         cut_at=encoding.cut_at,
-        attention=plain(trace.attention),
+        heads=int(trace.attention.shape[1]),
         states=plain(trace.hidden),
         projections=classifier.projections(),
         self_similarity=self_similarity(hidden),

@@ -50,10 +50,11 @@ class InsideText:
     total_tokens: int  # what the whole text needs, special tokens included
     max_tokens: int
     cut_at: int | None  # character where truncation cut the text
-    attention: np.ndarray  # (layers, heads, T, T), the model's own maps
+    heads: int  # attention heads per layer
     states: np.ndarray  # (layers + 1, T, D): what entered each layer, then the last layer's output
     # Per layer (Wq, bq, Wk, bk, Wv, bv), read-only views of the model's weights; None when its attention's
-    # layout is unknown. With `states` they give every head's queries, keys and values on demand.
+    # layout is unknown. With `states` they give every head's queries, keys and values, and so its whole
+    # map, on demand: the record keeps no attention maps (12 layers x 12 heads x 512 x 512 would be 150 MB).
     projections: tuple | None
     self_similarity: np.ndarray  # (layers + 1, T): cosine of each token's state with its final-layer state
     readout: np.ndarray | None  # (layers + 1, classes) probabilities with the classifier read from each layer
@@ -61,11 +62,7 @@ class InsideText:
 
     @property
     def layers(self) -> int:
-        return int(self.attention.shape[0])
-
-    @property
-    def heads(self) -> int:
-        return int(self.attention.shape[1])
+        return int(self.states.shape[0]) - 1
 
     @property
     def settles_at(self) -> int | None:
@@ -92,20 +89,30 @@ class InsideText:
 
     def step_by_step(self, layer: int, head: int, token: int) -> StepByStep:
         self.check_choice(layer, head, token)
+        queries, keys, values = self._projected(layer, head, slice(token, token + 1))
+        query = queries[0]
+        scale = float(np.sqrt(query.shape[-1]))
+        scores = keys @ query / scale
+        weights = _softmax(scores)
+        return StepByStep(layer, head, token, query, keys, scale, scores, weights, values, weights @ values)
+
+    def head_map(self, layer: int, head: int) -> np.ndarray:
+        """(T, T) this head's attention map: every token's row computed as in `step_by_step`."""
+        self.check_choice(layer, head, 0)
+        queries, keys, _ = self._projected(layer, head, slice(None))
+        return _softmax(queries @ keys.T / np.sqrt(queries.shape[-1]))
+
+    def _projected(self, layer: int, head: int, asking: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The asking tokens' queries and every token's keys and values for one head, from the states that
+        entered the layer and the layer's own projections."""
         if self.projections is None:
             raise ValueError(f"{self.model.name}'s attention cannot be taken apart into queries, keys and values.")
         wq, bq, wk, bk, wv, bv = self.projections[layer]
         size = wq.shape[0] // self.heads
         rows = slice(head * size, (head + 1) * size)  # this head's share of the projections
         states = self.states[layer].astype(np.float64)
-        query = states[token] @ wq[rows].T + bq[rows]
-        keys = states @ wk[rows].T + bk[rows]
-        values = states @ wv[rows].T + bv[rows]
-        scale = float(np.sqrt(query.shape[-1]))
-        scores = keys @ query / scale
-        weights = np.exp(scores - scores.max())
-        weights /= weights.sum()
-        return StepByStep(layer, head, token, query, keys, scale, scores, weights, values, weights @ values)
+        return (states[asking] @ wq[rows].T + bq[rows], states @ wk[rows].T + bk[rows],
+                states @ wv[rows].T + bv[rows])
 
 
 def as_json(record: InsideText, layer: int | None = None, head: int = 0, token: int | None = None,
@@ -149,3 +156,8 @@ def as_json(record: InsideText, layer: int | None = None, head: int = 0, token: 
         "scores": _rounded(step.scores), "weights": _rounded(step.weights), "output": _rounded(step.output),
     }
     return out
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    return weights / weights.sum(-1, keepdims=True)
