@@ -10,11 +10,11 @@ keep_uploads_in_memory()  # before any page can receive an upload
 st.set_page_config(page_title="Why did the model say that?", page_icon="🔍", layout="wide")
 
 pages = [
-    st.Page("pages/home/page.py", title="Start here", icon=":material/home:", default=True),
-    st.Page("pages/image/page.py", title="Images (ResNet)", icon=":material/image:", url_path="image"),
-    st.Page("pages/text/page.py", title="Text (BERT)", icon=":material/text_fields:", url_path="text"),
-    st.Page("pages/clip/page.py", title="Image + text (CLIP)", icon=":material/join_inner:", url_path="clip"),
-    st.Page("pages/audit/page.py", title="Audit a dataset", icon=":material/fact_check:", url_path="audit"),
+    st.Page("app_pages/home/page.py", title="Start here", icon=":material/home:", default=True),
+    st.Page("app_pages/image/page.py", title="Images (ResNet)", icon=":material/image:", url_path="image"),
+    st.Page("app_pages/text/page.py", title="Text (BERT)", icon=":material/text_fields:", url_path="text"),
+    st.Page("app_pages/clip/page.py", title="Image + text (CLIP)", icon=":material/join_inner:", url_path="clip"),
+    st.Page("app_pages/audit/page.py", title="Audit a dataset", icon=":material/fact_check:", url_path="audit"),
 ]
 navigation = st.navigation(pages)
 presenter_switch()  # every page: it stays on across pages for the session

@@ -12,7 +12,7 @@ import ui.jobs
 from conftest import shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-IMAGE_PAGE = "pages/image/page.py"
+IMAGE_PAGE = "app_pages/image/page.py"
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,7 @@ import ui.jobs
 from conftest import shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGE = "pages/audit/page.py"
+PAGE = "app_pages/audit/page.py"
 SECTIONS = ("Results", "Confusion matrix", "Groups", "Calibration", "Most confident errors",
             "Least confident correct answers", "Faithfulness", "Sanity check", "Per class")
 

@@ -11,7 +11,7 @@ import ui.jobs
 from conftest import shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-CLIP_PAGE = "pages/clip/page.py"
+CLIP_PAGE = "app_pages/clip/page.py"
 
 
 @pytest.fixture(autouse=True)

@@ -58,7 +58,7 @@ def table(app, column: str):
 def text_page() -> AppTest:
     app = AppTest.from_file(APP, default_timeout=120)
     app.run()
-    app.switch_page("pages/text/page.py").run()
+    app.switch_page("app_pages/text/page.py").run()
     assert not app.exception
     return app
 
@@ -125,9 +125,9 @@ def test_presenter_mode_styles_figures_and_stays_on_across_pages():
     # No colour Streamlit's theme takes for a stand-in of its own (#000001, #000002, ...): zero would turn pink.
     stops = [colour for trace in heatmaps for _, colour in trace.get("colorscale", ())]
     assert stops and not any(colour.lower().startswith("#0000") for colour in stops)
-    app.switch_page("pages/image/page.py").run()
+    app.switch_page("app_pages/image/page.py").run()
     assert not app.exception and app.toggle(key="presenter").value is True
-    app.switch_page("pages/text/page.py").run()
+    app.switch_page("app_pages/text/page.py").run()
     assert app.toggle(key="presenter").value is True
 
 
@@ -153,7 +153,7 @@ def stage_passes(monkeypatch):
 def test_the_image_page_opens_stages_and_the_head_without_model_calls(stage_passes):
     app = AppTest.from_file(APP, default_timeout=120)
     app.run()
-    app.switch_page("pages/image/page.py").run()
+    app.switch_page("app_pages/image/page.py").run()
     app.multiselect(key="image_methods").set_value(["gradcam"])
     app.button[0].click().run()
     explained = next(m.value for m in app.markdown if "Explaining" in m.value)

@@ -78,13 +78,13 @@ def test_compute_never_imports_plotly():
 
 
 def test_pages_do_no_compute():
-    for path in (ROOT / "pages").rglob("*.py"):
+    for path in (ROOT / "app_pages").rglob("*.py"):
         assert not imported_roots(path) & {"torch", "captum", "plotly"}, path
 
 
 def test_weights_are_never_unpickled_freely_nor_remote_code_trusted():
     torch_loads = 0
-    for folder in ("models", "explainers", "ui", "pages"):
+    for folder in ("models", "explainers", "ui", "app_pages"):
         for path in (ROOT / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 if not isinstance(node, ast.Call):

@@ -11,7 +11,7 @@ import ui.text_view
 from conftest import shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-TEXT_PAGE = "pages/text/page.py"
+TEXT_PAGE = "app_pages/text/page.py"
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +114,7 @@ def test_a_classes_own_labels_survive_a_visit_to_another_page():
     app = text_app()
     own = (("sports", "This text is about sports."), ("politics", "This text is about politics."))
     app.session_state["text_labels_used"] = own  # what the editor recorded when the class typed them
-    app.switch_page("pages/image/page.py").run()  # a page switch drops the editor's own edits
+    app.switch_page("app_pages/image/page.py").run()  # a page switch drops the editor's own edits
     app.switch_page(TEXT_PAGE).run()
     assert not app.exception
     assert list(app.selectbox(key="text_target").options) == ["Top prediction", "sports", "politics"]

@@ -22,7 +22,7 @@ Every figure is interactive: hover for the raw values, zoom, and download it as 
 file. Uploaded photos and typed text stay in the server's memory and are never written to disk.
 """
 )
-st.page_link("pages/image/page.py", label="Explain an image", icon=":material/image:")
-st.page_link("pages/text/page.py", label="Explain a sentence", icon=":material/text_fields:")
-st.page_link("pages/clip/page.py", label="Match photos and prompts", icon=":material/join_inner:")
-st.page_link("pages/audit/page.py", label="Audit a model on a dataset", icon=":material/fact_check:")
+st.page_link("app_pages/image/page.py", label="Explain an image", icon=":material/image:")
+st.page_link("app_pages/text/page.py", label="Explain a sentence", icon=":material/text_fields:")
+st.page_link("app_pages/clip/page.py", label="Match photos and prompts", icon=":material/join_inner:")
+st.page_link("app_pages/audit/page.py", label="Audit a model on a dataset", icon=":material/fact_check:")
