@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser run test bench load prefetch
+.PHONY: setup browser run test bench weight load prefetch
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ bench: setup
 	$(PY) benchmarks/perturbation_speed.py
 	$(PY) benchmarks/audit_speed.py
 	$(PY) benchmarks/inside_speed.py
+
+# What the pages send to the browser (needs the browser; about a minute): websocket bytes per Explain and per change.
+weight: setup browser
+	$(PY) benchmarks/page_weight.py
 
 # Many users at once (needs the browser; about 15 minutes): time to figure and server memory.
 load: setup browser
