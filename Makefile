@@ -31,6 +31,7 @@ bench: setup
 	$(PY) benchmarks/perturbation_speed.py
 	$(PY) benchmarks/audit_speed.py
 	$(PY) benchmarks/inside_speed.py
+	$(PY) benchmarks/cli_weight.py
 
 # What the pages send to the browser (needs the browser; about a minute): websocket bytes per Explain and per change.
 weight: setup browser
