@@ -31,7 +31,7 @@ def _one_blas_thread() -> None:
     """numpy's OpenBLAS to one thread. numpy only does small sums here (a head's step-by-step, statistics),
     but OpenBLAS's idle threads keep spinning after each call and take the cores from the next torch forward
     pass: a click on a head made the next BERT-base prediction 2x slower, and the click itself took 5.6 ms
-    instead of 0.5 ms (measured, benchmarks/inside_speed.py). The limit covers the libraries loaded now;
+    instead of 0.5 ms (measured with benchmarks/timing.interleaved, with and without this limit). The limit covers the libraries loaded now;
     the environment variable those loaded later (scipy's own OpenBLAS, read when it loads)."""
     from threadpoolctl import threadpool_limits
 

@@ -1,4 +1,5 @@
-"""Which model answered, from where, how it decides and why it was chosen: shown on every page."""
+"""Which model a page asks for (its sidebar field) and which model answered, from where, how it decides and
+why it was chosen: on every page."""
 
 from __future__ import annotations
 
@@ -7,6 +8,13 @@ import streamlit as st
 from models.info import ModelInfo
 
 from .markdown import plain
+
+
+def model_field(label: str, default: str, key: str, help: str) -> str:
+    """The sidebar's model field for this page, kept for the session; empty means the page's default."""
+    with st.sidebar:
+        name = st.text_input(label, value=default, key=key, persist_state="session", help=help)
+    return name.strip() or default
 
 
 def show_model_status(info: ModelInfo, how: str = "") -> None:

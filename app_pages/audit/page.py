@@ -6,7 +6,7 @@ import streamlit as st
 from explainers.audit.errors import DatasetError
 from ui import audit_view
 from ui.markdown import plain
-from ui.model_status import show_model_status
+from ui.model_status import model_field, show_model_status
 
 st.title("Audit a model on a labelled dataset")
 st.write(
@@ -18,10 +18,8 @@ st.write(
 with st.sidebar:
     task = st.radio("What to audit", list(audit_view.TASK_LABELS), format_func=audit_view.TASK_LABELS.get,
                     key="audit_task", persist_state="session")
-    model_name = st.text_input("Model", value=audit_view.DEFAULT_MODELS[task], key=f"audit_model_{task}",
-                               persist_state="session",
-                               help="As on the other pages: a short name, a Hugging Face id or a local directory.")
-model_name = model_name.strip() or audit_view.DEFAULT_MODELS[task]
+model_name = model_field("Model", audit_view.DEFAULT_MODELS[task], key=f"audit_model_{task}",
+                         help="As on the other pages: a short name, a Hugging Face id or a local directory.")
 loaded, identity, how = audit_view.shared_model(task, model_name)
 show_model_status(loaded.info, how)
 

@@ -5,7 +5,7 @@ import streamlit as st
 from ui import image_view
 from ui.inside_image import show_inside
 from ui.markdown import plain
-from ui.model_status import show_model_status
+from ui.model_status import model_field, show_model_status
 from ui.resources import image_classifier
 from models.image_models import DEFAULT_IMAGE_MODEL
 
@@ -15,15 +15,9 @@ st.write(
     "The heatmaps show which pixels pushed the model towards the class."
 )
 
-with st.sidebar:
-    model_name = st.text_input(
-        "Image model",
-        value=DEFAULT_IMAGE_MODEL,
-        key="image_model",
-        persist_state="session",
-        help="resnet-50, efficientnet-lite0 (bundled), any Hugging Face image classifier id, or a local directory.",
-    )
-classifier = image_classifier(model_name.strip() or DEFAULT_IMAGE_MODEL)
+classifier = image_classifier(model_field(
+    "Image model", DEFAULT_IMAGE_MODEL, key="image_model",
+    help="resnet-50, efficientnet-lite0 (bundled), any Hugging Face image classifier id, or a local directory."))
 show_model_status(classifier.info)
 
 image = image_view.choose_image()

@@ -5,7 +5,7 @@ import streamlit as st
 from models.text_models import DEFAULT_TEXT_MODEL
 from ui import text_view
 from ui.inside_text import show_inside
-from ui.model_status import show_model_status
+from ui.model_status import model_field, show_model_status
 from ui.resources import text_model
 
 st.title("Why did the text model say that?")
@@ -14,15 +14,9 @@ st.write(
     "words raised or lowered a label's score; attention shows where each token looks, layer by layer."
 )
 
-with st.sidebar:
-    model_name = st.text_input(
-        "Text model",
-        value=DEFAULT_TEXT_MODEL,
-        key="text_model",
-        persist_state="session",
-        help="bert-sst2, minilm (bundled, zero-shot), any Hugging Face sequence classifier id, or a local directory.",
-    )
-model = text_model(model_name.strip() or DEFAULT_TEXT_MODEL)
+model = text_model(model_field(
+    "Text model", DEFAULT_TEXT_MODEL, key="text_model",
+    help="bert-sst2, minilm (bundled, zero-shot), any Hugging Face sequence classifier id, or a local directory."))
 show_model_status(model.info, model.how)
 classifier = model.classifier(text_view.label_descriptions()) if text_view.is_zero_shot(model) else model
 
