@@ -2,11 +2,11 @@
 
     python -m explainers image PATH [PATH ...] [--model NAME] [--method ...] [--target INDEX|LABEL]
         [--samples N] [--segments N] [--patch PIXELS] [--stride PIXELS] [--hidden KIND] [--seed N]
-        [--faithfulness] [--sanity] [--json]
+        [--faithfulness] [--sanity] [--full-size] [--json]
     python -m explainers text TEXT [TEXT ...] [--model NAME] [--method ...] [--target INDEX|LABEL]
         [--samples N] [--seed N] [--faithfulness] [--sanity] [--json]
     python -m explainers clip IMAGE [IMAGE ...] --prompts P [P ...] [--model NAME] [--method ...] [--target N]
-        [--faithfulness] [--sanity] [--json]
+        [--faithfulness] [--sanity] [--full-size] [--json]
     python -m explainers audit DATA --task image|text|clip [--model NAME] [--methods ...] [--sample N]
         [--prompts ...] --report audit.html [--pdf audit.pdf] [--results results.jsonl]
         [--engine local|ray] [--address RAY_ADDRESS] [--json]
@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--sanity", action="store_true",
                        help="add the model-randomisation sanity check: the map recomputed as the weights are "
                             "re-initialised top-down")
+    image.add_argument("--full-size", action="store_true",
+                       help="write the map resampled to the model's input at the photo's aspect (a CAM's grid is "
+                            "written as computed by default; its cells cover the photo evenly)")
     image.add_argument("--json", action="store_true", help="print one JSON object per input (JSON Lines)")
 
     text = commands.add_parser("text", help="explain text classifications")
@@ -103,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="faithfulness: what removed pixels become (default blurred)")
     clip.add_argument("--sanity", action="store_true",
                       help="gradcam, relevancy: add the sanity check, the image tower re-initialised top-down")
+    clip.add_argument("--full-size", action="store_true",
+                      help="gradcam, relevancy: write the map resampled to the model's input at the photo's aspect "
+                           "(default: the patch grid as computed, covering the photo evenly)")
     clip.add_argument("--json", action="store_true", help="print one JSON object per image (JSON Lines)")
 
     add_audit_parser(commands)
@@ -188,7 +194,7 @@ def run_image(args: argparse.Namespace) -> int:
             _report_failure(path, _message(path, error), args.json)
             continue
         explanation = report.explanations[0] if report.explanations else None
-        record = image_record(report.model, report.predictions, report.target, explanation, source=path)
+        record = image_record(report.model, report.predictions, report.target, explanation, path, args.full_size)
         print(json.dumps(record) if args.json else _summary(record), flush=True)
     return 1 if failures else 0
 
@@ -320,7 +326,7 @@ def run_clip(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             for note in report.notes:
                 print(f"note: {note}", file=sys.stderr)
             noted = True
-        record = clip_record(report, args.method, source=path)
+        record = clip_record(report, args.method, path, args.full_size)
         print(json.dumps(record) if args.json else _clip_summary(record), flush=True)
     return 1 if failures else 0
 

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -192,3 +194,22 @@ def test_bad_perturbation_settings_are_refused_before_any_input(inputs, args, me
     result = run_cli(inputs["good"], "--model", "efficientnet-lite0", *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert result.stdout == ""
+
+
+def test_a_cam_is_written_at_its_grid_and_at_full_size_when_asked(inputs):
+    """The record carries the map as computed, its shape, the full-size shape and the photo's; `--full-size` writes
+    the resampled map, which is the grid upsampled bilinearly (half-pixel centres) to the full-size shape."""
+    grid, full = (run_cli(inputs["good"], "--model", "efficientnet-lite0", "--method", "gradcam", "--json", *flag)
+                  for flag in ((), ("--full-size",)))
+    assert grid.returncode == full.returncode == 0, grid.stderr[-2000:] + full.stderr[-2000:]
+    (coarse,), (fine,) = json_lines(grid.stdout), json_lines(full.stdout)
+    width, height = inputs["size"]
+    for record in (coarse, fine):
+        assert record["photo_shape"] == [height, width]
+        assert record["full_size_shape"] == fine["attribution_shape"]
+    assert coarse["attribution_shape"] == [7, 11]  # EfficientNet-Lite0's last stage at a 224 x 337 input
+    assert fine["attribution_shape"] == [224, 337]
+    cells = np.asarray(coarse["attribution"], dtype=np.float32)
+    upsampled = cv2.resize(cells, (337, 224), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(upsampled, np.asarray(fine["attribution"]), rtol=1e-4, atol=1e-5 * cells.max())
+    assert len(grid.stdout) * 50 < len(full.stdout)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -65,12 +66,17 @@ def check_common(record: dict, path: str, method: str, prompts) -> None:
     assert record["target"]["label"] == prompts[record["target"]["index"]]
 
 
-def check_aspect(record: dict, shape) -> None:
+def check_aspect(record: dict, shape, grid: tuple[int, int] | None = None) -> np.ndarray:
+    """The map as computed (its `grid`, when known), the full-size shape at the photo's aspect, the photo's shape."""
     values = np.asarray(record["attribution"], dtype=float)
     assert values.ndim == 2 and list(values.shape) == record["attribution_shape"]
     assert np.isfinite(values).all() and (values >= 0).all() and values.max() > 0
-    (h, w), (sh, sw) = shape, values.shape
+    assert record["photo_shape"] == list(shape)
+    (h, w), (sh, sw) = shape, record["full_size_shape"]
     assert abs(sh / sw - h / w) <= 0.05 * h / w, f"map {sh}x{sw} lacks the photo's aspect {h}x{w}"
+    if grid is not None:
+        assert values.shape == grid
+    return values
 
 
 def test_conse_gradcam_batch_with_a_missing_file(photos):
@@ -133,14 +139,23 @@ def test_tiny_clip_relevancy_gradcam_layer_and_summary(photos, tiny_clip_dir):
     for record, path in zip(records, (photos["wide"], photos["cat"])):
         check_common(record, path, "relevancy", ("a cat", "a dog"))
         assert record["model"] == {"name": directory, "source": "local directory", "note": ""}
-        check_aspect(record, photos["shapes"][path])
+        check_aspect(record, photos["shapes"][path], grid=(4, 4))  # the tiny ViT's patches, as computed
+
+    full = run_cli(photos["wide"], "--prompts", "a cat", "a dog", "--model", directory, "--method", "relevancy",
+                   "--full-size", "--json")
+    assert full.returncode == 0, full.stderr[-2000:]
+    (resampled,) = json_lines(full.stdout)
+    values = check_aspect(resampled, photos["shapes"][photos["wide"]], grid=tuple(resampled["full_size_shape"]))
+    patches = np.asarray(records[0]["attribution"])
+    averaged = cv2.resize(values.astype(np.float32), (4, 4), interpolation=cv2.INTER_AREA)
+    assert np.corrcoef(averaged.ravel(), patches.ravel())[0, 1] > 0.9  # the same map, resampled
 
     cam = run_cli(photos["wide"], "--prompts", "a cat", "a dog", "--model", directory, "--method", "gradcam",
                   "--layer", "block 1", "--target", "0", "--json")
     assert cam.returncode == 0, cam.stderr[-2000:]
     (record,) = json_lines(cam.stdout)
     assert record["layer"] == "block 1" and record["target"]["index"] == 0
-    check_aspect(record, photos["shapes"][photos["wide"]])
+    check_aspect(record, photos["shapes"][photos["wide"]], grid=(4, 4))
 
     summary = run_cli(photos["wide"], "--prompts", "a cat", "a dog", "--model", directory,
                       "--method", "text-integrated-gradients")

@@ -484,8 +484,11 @@ def test_every_prompt_gives_one_map_each_and_the_targets_map_is_the_single_run(r
             assert len(record["attribution"]) == len(record["tokens"])
         else:
             shown = next(m for m in single.maps if m.method == method)
-            assert record["attribution_shape"] == list(shown.scores.shape)
-            assert np.allclose(record["attribution"], shown.scores, rtol=1e-5, atol=1e-7)
+            assert record["attribution_shape"] == list(shown.grid.shape)  # the patches or cells, as computed
+            assert np.allclose(record["attribution"], shown.grid, rtol=1e-5, atol=1e-7)
+            full = clip_record(single, method, source="photo.png", full_size=True)
+            assert full["attribution_shape"] == record["full_size_shape"] == list(shown.scores.shape)
+            assert np.allclose(full["attribution"], shown.scores, rtol=1e-5, atol=1e-7)
 
 
 # --- Isolation: threads, hooks, gradients on a shared model ---------------------------------------------

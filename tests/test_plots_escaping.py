@@ -208,8 +208,9 @@ def test_classes_with_one_name_keep_one_bar_each():
 def test_maps_with_one_title_keep_one_panel_each():
     maps = [explanation("a cat"), explanation("a cat"), explanation("a dog")]
     figure = comparison_figure(maps, titles=["a cat", "a cat", "a dog"])
-    images = [trace for trace in figure.data if trace.type == "image"]
+    photos = [trace for trace in figure.data if trace.type == "image" and trace.source.startswith("data:image/jpeg")]
+    overlays = [trace for trace in figure.data if trace.type == "image" and trace.source.startswith("data:image/png")]
     heatmaps = [trace for trace in figure.data if trace.type == "heatmap"]
-    assert len(images) == len(heatmaps) == 3
-    assert len({trace.xaxis for trace in heatmaps}) == 3
+    assert len(photos) == len(overlays) == len(heatmaps) == 3
+    assert len({trace.xaxis for trace in heatmaps}) == len({trace.xaxis for trace in overlays}) == 3
     assert [a.text for a in figure.layout.annotations] == ["a cat", "a cat", "a dog"]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from explainers.figures.image import comparison_figure, heatmap_figure
 from explainers.records.export import attribution_csv
@@ -19,11 +23,10 @@ def pixel_maps(bundled, chelsea):
 
 
 def ink(trace) -> np.ndarray:
-    """The opacity of each cell's colour over the photo (the colour scales fade to transparent where nothing is)."""
-    positions = np.clip((np.asarray(trace.z, dtype=float) - trace.zmin) / (trace.zmax - trace.zmin), 0, 1)
-    stops = [stop for stop, _ in trace.colorscale]
-    alphas = [float(colour.rsplit(",", 1)[1].rstrip(")")) for _, colour in trace.colorscale]
-    return np.interp(positions, stops, alphas)
+    """The opacity of each value's colour over the photo, read from the overlay the page draws (the colour scales
+    fade to transparent where nothing is)."""
+    drawn = Image.open(io.BytesIO(base64.b64decode(trace.source.split(",", 1)[1]))).convert("RGBA")
+    return np.asarray(drawn, dtype=float)[..., 3] / 255
 
 
 def seen_from_afar(trace, block: int = 8) -> np.ndarray:
@@ -43,11 +46,20 @@ def test_smoothed_pixel_maps_show_regions_and_keep_raw_values_for_hover_and_down
         assert smoothed_view.std() > 1.5 * raw_view.std(), (explanation.method, raw_view.std(), smoothed_view.std())
         # ... and the colour marks where the evidence is, not the whole photo.
         assert (smoothed_view >= 0.5).mean() < 0.4
-        np.testing.assert_array_equal(np.asarray(smoothed.customdata), explanation.scores)  # hover reads the raw value
-        assert "customdata" in smoothed.hovertemplate and "smoothed" in smoothed_figure.layout.title.text
+        # Hover reads raw values: the page's blocks of them, the download's every one.
+        hover = smoothed_figure.data[2]
+        np.testing.assert_array_equal(np.asarray(hover.z), heatmap_figure(explanation).data[2].z)
+        first = explanation.scores[: round(hover.dy * explanation.scores.shape[0] / explanation.image.shape[0]),
+                                   : round(hover.dx * explanation.scores.shape[1] / explanation.image.shape[1])]
+        assert np.asarray(hover.z)[0, 0] == pytest.approx(first.mean(), rel=1e-5)
+        assert list(np.asarray(hover.customdata)[0, 0]) == pytest.approx([first.min(), first.max()], rel=1e-6)
+        download = heatmap_figure(explanation, smoothed=True, full=True).data[1]
+        np.testing.assert_array_equal(np.asarray(download.customdata), explanation.scores)
+        assert "customdata" in download.hovertemplate and "smoothed" in smoothed_figure.layout.title.text
         assert attribution_csv(explanation).count("\n") > explanation.scores.shape[0]  # the file: raw rows, unchanged
-    cam = pixel_maps[0]
-    np.testing.assert_array_equal(np.asarray(heatmap_figure(cam, smoothed=True).data[1].z), cam.scores)  # CAMs as they are
+    cam = pixel_maps[0]  # CAMs as they are
+    assert heatmap_figure(cam, smoothed=True).data[1].source == heatmap_figure(cam).data[1].source
+    np.testing.assert_array_equal(np.asarray(heatmap_figure(cam, smoothed=True).data[2].z), cam.grid)
 
 
 def test_the_comparison_labels_the_smoothed_display(pixel_maps):

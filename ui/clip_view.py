@@ -16,7 +16,7 @@ from explainers.figures.sanity import sanity_maps_figure
 from explainers.tasks.clip import CLIP_METHODS, MAX_PROMPTS, ClipSettings, PromptError, explain_image_text
 from explainers.figures.clip import prompt_bars, similarity_figure
 from explainers.records.clip import ClipReport
-from explainers.records.export import figure_html
+from explainers.records.export import figure_html, full_figure_html
 from explainers.figures.image import comparison_figure, completeness_text, heatmap_figure
 from explainers.records.as_json import clip_record
 from explainers.inputs.samples import SAMPLES, sample_bytes
@@ -165,12 +165,15 @@ def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
         one = next(m for m in maps if m.target.index == chosen)
         figure = heatmap_figure(one, opacity)
         plot(figure, key=f"clip_{method}")
-        download("Figure (HTML)", partial(figure_html, figure), f"{stem}-{method}-prompt{chosen}.html", "text/html")
+        download("Figure (HTML)", partial(full_figure_html, heatmap_figure, one, opacity),
+                 f"{stem}-{method}-prompt{chosen}.html", "text/html")
         if len(maps) > 1:
             title = f"{METHOD_NAMES[method]}, one map per prompt (each scaled to its own range)"
             side = comparison_figure(maps, opacity, titles=[m.target.label for m in maps], title=title)
             plot(side, key=f"clip_{method}_side")
-            download("Side by side (HTML)", partial(figure_html, side), f"{stem}-{method}-all.html", "text/html")
+            download("Side by side (HTML)", partial(full_figure_html, comparison_figure, maps, opacity,
+                                                    titles=[m.target.label for m in maps], title=title),
+                     f"{stem}-{method}-all.html", "text/html")
     words = next((w for w in report.words if w.prompt == chosen), None)
     if words is not None:
         st.subheader("Which words of the prompt made the match")
@@ -217,4 +220,4 @@ def _retarget(report: ClipReport, chosen: int) -> ClipReport:
 
 def _records(report: ClipReport, name: str) -> str:
     methods = ["none"] + sorted({m.method for m in report.maps}) + (["text-integrated-gradients"] if report.words else [])
-    return "\n".join(json.dumps(clip_record(report, method, source=name)) for method in methods)
+    return "\n".join(json.dumps(clip_record(report, method, name, full_size=True)) for method in methods)

@@ -8,7 +8,7 @@ from functools import partial
 
 import streamlit as st
 
-from explainers.records.export import attribution_csv, explanation_json, figure_html
+from explainers.records.export import attribution_csv, explanation_json, full_figure_html
 from explainers.tasks.image import (
     BASELINES, HIDDEN, ImageReport, ImageSettings, explain_image, methods_for, occlusion_window,
 )
@@ -298,8 +298,9 @@ def show_report(report: ImageReport, image_name: str) -> None:
         cams_at_last_layer = any(e.layer is not None and e.layer == report.last_layer for e in report.explanations)
         for note in same_map_notes(agreeing, cams_at_last_layer):
             st.info(plain(note))
-        download("Download comparison (HTML)", partial(figure_html, figure, matrices), f"{stem}-comparison.html",
-                  "text/html")
+        download("Download comparison (HTML)", partial(full_figure_html, comparison_figure, report.explanations,
+                                                        opacity, smoothed=smoothed, more=(matrices,)),
+                 f"{stem}-comparison.html", "text/html")
     else:
         _one_figure_per_method(report, opacity, image_name, stem, smoothed)
     show_faithfulness(report.explanations, stem)
@@ -352,7 +353,8 @@ def _one_figure_per_method(report: ImageReport, opacity: float, image_name: str,
             name = f"{stem}-{explanation.method}"
             a, b, c = st.columns(3)
             with a:
-                download("Figure (HTML)", partial(figure_html, figure), f"{name}.html", "text/html", explanation.method)
+                download("Figure (HTML)", partial(full_figure_html, heatmap_figure, explanation, opacity, smoothed),
+                         f"{name}.html", "text/html", explanation.method)
             with b:
                 download("Values (JSON)", partial(explanation_json, explanation, image_name), f"{name}.json",
                           "application/json", explanation.method)

@@ -36,6 +36,9 @@ SIGNED_SCALE = [
 ]
 CLIP_PERCENTILE = 99.5  # pixel attributions have a few extreme values; clip colours, not hover values
 SMOOTHING = 0.015  # the projector display's blur, sigma as a share of the map's long side
+HOVER_CELLS = 48  # a pixel map's hover grid: blocks of values, at most this many along the long side
+PALETTE = 255  # colours of a drawn map: a byte each, an odd count so that a signed map's zero is its own
+JPEG_QUALITY = 90  # the page's photo: a tenth of a PNG's bytes, no difference to see
 
 
 def projector_values(scores: np.ndarray) -> np.ndarray:
@@ -79,50 +82,103 @@ def prediction_bars(predictions: Sequence[Prediction], highlight: int | None = N
     return figure
 
 
-def heatmap_traces(explanation: ImageExplanation, opacity: float, show_scale: bool = True, smoothed: bool = False) -> list:
+def heatmap_traces(
+    explanation: ImageExplanation, opacity: float, show_scale: bool = True, smoothed: bool = False, full: bool = False,
+) -> list:
     """The photo and the attribution map stretched over it (no resampling of the values).
 
-    `smoothed` draws a pixel map's projector display (projector_values); hover still shows the raw value."""
-    image = explanation.image
-    height, width = image.shape[:2]
+    The page's figure (`full=False`) is light: the photo as a JPEG, the coloured map as a PNG at the map's
+    resolution, and a transparent hover grid of raw values, the map's own grid for a CAM and blocks of
+    pixels for a pixel map. `full=True` is the download's: every value a heatmap cell, the photo a PNG.
+    `smoothed` draws a pixel map's projector display (projector_values); hover still shows raw values."""
+    shown, colour, title = _colouring(explanation, smoothed)
+    if full:
+        return [go.Image(source=png_data_uri(explanation.image), hoverinfo="skip"), go.Heatmap(
+            **_cells(shown, explanation.image.shape), **_full_hover(explanation, shown), opacity=opacity,
+            showscale=show_scale, colorbar=dict(title=title, thickness=12), **colour)]
+    return [
+        go.Image(source=jpeg_data_uri(explanation.image), hoverinfo="skip"),
+        go.Image(source=png_data_uri(colour_map(shown, colour)), opacity=opacity, hoverinfo="skip",
+                 **_cells(shown, explanation.image.shape)),
+        # Invisible: it carries hover and the colour bar (which trace opacity does not fade).
+        go.Heatmap(**_hover_grid(explanation), opacity=0, showscale=show_scale,
+                   colorbar=dict(title=title, thickness=12), **colour),
+    ]
+
+
+def _colouring(explanation: ImageExplanation, smoothed: bool) -> tuple[np.ndarray, dict, str]:
+    """(the values drawn, the colour scale and its range, the colour bar's title)."""
     scores = explanation.scores
-    rows, cols = scores.shape
-    dy, dx = height / rows, width / cols
-    raw = dict(hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value %{z:.4g}<extra></extra>")
-    title = "attribution" if explanation.signed else "evidence"
     if smoothed and explanation.method in PIXEL_METHODS:
         shown = projector_values(scores)
         # Colour starts at the median: the smoothed map has a floor everywhere, and the half above it is the story.
         low, top = np.percentile(shown, [50, CLIP_PERCENTILE])
-        colour = dict(colorscale=EVIDENCE_SCALE, zmin=float(low), zmax=float(top) if top > low else float(low) + 1e-12)
-        raw = dict(customdata=scores, hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value %{customdata:.4g}"
-                                                   "<br>smoothed |value| %{z:.4g}<extra></extra>")
-        scores, title = shown, "|attr.|, smoothed"
-    elif explanation.signed:
+        return shown, dict(colorscale=EVIDENCE_SCALE, zmin=float(low),
+                           zmax=float(top) if top > low else float(low) + 1e-12), "|attr.|, smoothed"
+    if explanation.signed:
         limit = float(np.percentile(np.abs(scores), CLIP_PERCENTILE)) or 1.0
-        colour = dict(colorscale=SIGNED_SCALE, zmin=-limit, zmax=limit, zmid=0)
-    else:
-        top = float(np.percentile(scores, CLIP_PERCENTILE)) or float(scores.max()) or 1.0
-        colour = dict(colorscale=EVIDENCE_SCALE, zmin=0, zmax=top)
-    return [
-        go.Image(source=png_data_uri(image), hoverinfo="skip"),
-        go.Heatmap(
-            z=scores,
-            x0=-0.5 + dx / 2,
-            dx=dx,
-            y0=-0.5 + dy / 2,
-            dy=dy,
-            opacity=opacity,
-            showscale=show_scale,
-            colorbar=dict(title=title, thickness=12),
-            **raw,
-            **colour,
-        ),
-    ]
+        return scores, dict(colorscale=SIGNED_SCALE, zmin=-limit, zmax=limit, zmid=0), "attribution"
+    top = float(np.percentile(scores, CLIP_PERCENTILE)) or float(scores.max()) or 1.0
+    return scores, dict(colorscale=EVIDENCE_SCALE, zmin=0, zmax=top), "evidence"
 
 
-def heatmap_figure(explanation: ImageExplanation, opacity: float = 0.6, smoothed: bool = False) -> go.Figure:
-    figure = go.Figure(heatmap_traces(explanation, opacity, smoothed=smoothed))
+def colour_map(values: np.ndarray, colour: dict) -> Image.Image:
+    """The values coloured as Plotly's heatmap colours them (linear in RGBA between the scale's stops, clipped
+    at the range's ends), as a palette image (PALETTE colours): a byte per value, so a PNG of it stays small."""
+    low, high = colour["zmin"], colour["zmax"]
+    where = np.clip((values - low) / (high - low), 0, 1) if high > low else np.zeros_like(values)
+    stops = [position for position, _ in colour["colorscale"]]
+    channels = np.array([_rgba(c) for _, c in colour["colorscale"]]).T  # (4, stops)
+    levels = np.linspace(0, 1, PALETTE)
+    palette = np.stack([np.interp(levels, stops, c) for c in channels], axis=-1).round().astype(np.uint8)
+    image = Image.fromarray((where * (PALETTE - 1)).round().astype(np.uint8), mode="P")
+    image.putpalette(palette[:, :3].tobytes())
+    image.info["transparency"] = palette[:, 3].tobytes()
+    return image
+
+
+def _rgba(text: str) -> tuple[float, float, float, float]:
+    r, g, b, a = (float(v) for v in text[text.index("(") + 1 : -1].split(","))
+    return r, g, b, a * 255
+
+
+def _cells(values: np.ndarray, shape) -> dict:
+    """Placement of a (rows, cols) array's cells over a photo of `shape`: each cell's size in photo pixels."""
+    (height, width), (rows, cols) = shape[:2], values.shape[:2]
+    dx, dy = width / cols, height / rows
+    return dict(x0=-0.5 + dx / 2, dx=dx, y0=-0.5 + dy / 2, dy=dy)
+
+
+def _full_hover(explanation: ImageExplanation, shown: np.ndarray) -> dict:
+    if shown is explanation.scores:
+        return dict(z=shown, hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value %{z:.4g}<extra></extra>")
+    return dict(z=shown, customdata=explanation.scores, hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value "
+                "%{customdata:.4g}<br>smoothed |value| %{z:.4g}<extra></extra>")
+
+
+def _hover_grid(explanation: ImageExplanation) -> dict:
+    """Raw values to hover over: the grid a map was computed on, or a pixel map's blocks (mean, least, most)."""
+    shape = explanation.image.shape
+    if explanation.grid is not None:
+        return dict(z=explanation.grid.astype(np.float32), **_cells(explanation.grid, shape),
+                    hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value %{z:.4g}<extra></extra>")
+    scores = explanation.scores
+    side = -(-max(scores.shape) // HOVER_CELLS)
+    rows, cols = -(-scores.shape[0] // side), -(-scores.shape[1] // side)
+    padded = np.pad(scores, ((0, rows * side - scores.shape[0]), (0, cols * side - scores.shape[1])),
+                    constant_values=np.nan).reshape(rows, side, cols, side)
+    mean = np.nanmean(padded, axis=(1, 3)).astype(np.float32)
+    spread = np.stack([np.nanmin(padded, axis=(1, 3)), np.nanmax(padded, axis=(1, 3))], axis=-1).astype(np.float32)
+    dx, dy = side * shape[1] / scores.shape[1], side * shape[0] / scores.shape[0]
+    return dict(z=mean, customdata=spread, x0=-0.5 + dx / 2, dx=dx, y0=-0.5 + dy / 2, dy=dy,
+                hovertemplate=f"x %{{x:.0f}}, y %{{y:.0f}}, a block of {side}x{side} map values<br>mean %{{z:.4g}}, "
+                              "from %{customdata[0]:.4g} to %{customdata[1]:.4g}<extra></extra>")
+
+
+def heatmap_figure(explanation: ImageExplanation, opacity: float = 0.6, smoothed: bool = False,
+                   full: bool = False) -> go.Figure:
+    """One map over its photo; `full` for a download (see heatmap_traces)."""
+    figure = go.Figure(heatmap_traces(explanation, opacity, smoothed=smoothed, full=full))
     title = f"{method_title(explanation, smoothed)} for “{escape(_short(explanation.target.label))}”"
     if explanation.convergence_delta is not None:
         title += f"<br><sup>{completeness_text(explanation, short=True)}</sup>"
@@ -133,7 +189,7 @@ def heatmap_figure(explanation: ImageExplanation, opacity: float = 0.6, smoothed
 
 def comparison_figure(
     explanations: Sequence[ImageExplanation], opacity: float = 0.6, titles: Sequence[str] | None = None, title: str = "",
-    smoothed: bool = False,
+    smoothed: bool = False, full: bool = False,
 ) -> go.Figure:
     """Several maps side by side for the same image (methods, or prompts), each scaled to its own range."""
     count = len(explanations)
@@ -142,7 +198,7 @@ def comparison_figure(
     names = [escape(t) for t in titles] if titles else [method_title(e, smoothed) for e in explanations]
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=names, vertical_spacing=0.08)
     for number, explanation in enumerate(explanations):
-        for trace in heatmap_traces(explanation, opacity, show_scale=False, smoothed=smoothed):
+        for trace in heatmap_traces(explanation, opacity, show_scale=False, smoothed=smoothed, full=full):
             figure.add_trace(trace, row=number // columns + 1, col=number % columns + 1)
     height, width = explanations[0].image.shape[:2]
     figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5])
@@ -168,10 +224,17 @@ def completeness_text(explanation: ImageExplanation, short: bool = False) -> str
     )
 
 
-def png_data_uri(image: np.ndarray) -> str:
+def png_data_uri(image: np.ndarray | Image.Image) -> str:
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")  # pixels only: no EXIF or other metadata
+    image = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    image.save(buffer, format="PNG", optimize=True)  # pixels only: no EXIF or other metadata
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def jpeg_data_uri(image: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=JPEG_QUALITY)  # pixels only, as above
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _image_axes(figure: go.Figure, shape) -> None:

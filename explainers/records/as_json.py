@@ -15,7 +15,10 @@ def image_record(
     target: Prediction,
     explanation: ImageExplanation | None,
     source: str | None = None,
+    full_size: bool = False,
 ) -> dict:
+    """`attribution` is the map at the resolution it was computed (a CAM's grid), or with `full_size` the map
+    resampled to the model's input at the photo's aspect, as the page's metrics read it."""
     record = {
         "input": source,
         "model": {"name": model.name, "source": model.source},
@@ -29,10 +32,19 @@ def image_record(
         record["layer"] = explanation.layer
         record["parameters"] = explanation.params
         record["signed"] = explanation.signed
-        record["attribution_shape"] = list(explanation.scores.shape)
-        record["attribution"] = _rounded(explanation.scores)
+        record.update(_map_fields(explanation, full_size))
         record.update(_evidence(explanation))
     return record
+
+
+def _map_fields(explanation: ImageExplanation, full_size: bool) -> dict:
+    """The map, its shape, the full-size shape and the photo's: its cells cover the whole photo evenly."""
+    values = explanation.scores if full_size else explanation.native
+    fields = {"attribution_shape": list(values.shape), "full_size_shape": list(explanation.scores.shape)}
+    if explanation.photo_shape is not None:
+        fields["photo_shape"] = list(explanation.photo_shape)
+    fields["attribution"] = _rounded(values)
+    return fields
 
 
 def text_record(report: TextReport, method: str, source: str | None = None) -> dict:
@@ -66,8 +78,9 @@ def text_record(report: TextReport, method: str, source: str | None = None) -> d
     return record
 
 
-def clip_record(report: ClipReport, method: str, source: str | None = None) -> dict:
-    """One image's match with every prompt, and the chosen method for the target prompt."""
+def clip_record(report: ClipReport, method: str, source: str | None = None, full_size: bool = False) -> dict:
+    """One image's match with every prompt, and the chosen method for the target prompt (its map as in
+    image_record)."""
     record = {
         "input": source,
         "model": report.model.as_dict(),
@@ -81,8 +94,7 @@ def clip_record(report: ClipReport, method: str, source: str | None = None) -> d
     image_map = next((m for m in report.maps if m.method == method and m.target.index == report.target.index), None)
     if image_map is not None:
         record["layer"] = image_map.layer
-        record["attribution_shape"] = list(image_map.scores.shape)
-        record["attribution"] = _rounded(image_map.scores)
+        record.update(_map_fields(image_map, full_size))
         record.update(_evidence(image_map))
     words = next((w for w in report.words if w.prompt == report.target.index), None)
     if method == "text-integrated-gradients" and words is not None:

@@ -56,6 +56,9 @@ class ImageExplanation:
 
     `scores` has the image's aspect at the model's input resolution (any scale); figures stretch
     it over `image`. Values are raw: signed for gradient x input methods, non-negative for CAMs.
+    `grid` is the map as computed when that is coarser (a CAM's feature-map cells, a ViT's patches;
+    any shape, stretched over the whole photo): `scores` is it resampled, so pages and the command
+    line send the grid, and metrics and downloads read `scores`.
     """
 
     method: str
@@ -71,6 +74,13 @@ class ImageExplanation:
     output_difference: float | None = None  # f(x) - f(baseline) of the explained output
     faithfulness: Faithfulness | None = None  # deletion / insertion against the references, when asked
     sanity: SanityResult | None = None  # the model-randomisation check, when asked
+    grid: np.ndarray | None = None  # (rows, cols) float32, the map before resampling to `scores`
+    photo_shape: tuple[int, int] | None = None  # (height, width) of the photo as read, which the map covers
+
+    @property
+    def native(self) -> np.ndarray:
+        """The map at the resolution it has: the grid when there is one, else `scores`."""
+        return self.scores if self.grid is None else self.grid
 
     def __post_init__(self):
         if self.image.ndim != 3 or self.image.shape[2] != 3 or self.image.dtype != np.uint8:
@@ -79,6 +89,8 @@ class ImageExplanation:
             raise ValueError("scores must be a 2-D map")
         if not np.isfinite(self.scores).all():
             raise ValueError(f"{self.method} produced non-finite values")
+        if self.grid is not None and (self.grid.ndim != 2 or not np.isfinite(self.grid).all()):
+            raise ValueError(f"{self.method}'s grid must be a finite 2-D map")
         h, w = self.image.shape[:2]
         sh, sw = self.scores.shape
         if abs(sh / sw - h / w) > max(1 / sw, 1 / sh) * (h / w) * 2 + 1e-6:

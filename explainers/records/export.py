@@ -26,8 +26,15 @@ def figure_html(figure: go.Figure, *more: go.Figure) -> str:
     return page.replace("</body>", rest + "</body>", 1)
 
 
+def full_figure_html(draw, *args, more: tuple[go.Figure, ...] = (), **kwargs) -> str:
+    """A download's figure: `draw(*args, full=True, **kwargs)`, every value a cell, then the `more` figures.
+    The page's own figure is the light one (explainers/figures/image.heatmap_traces)."""
+    return figure_html(draw(*args, full=True, **kwargs), *more)
+
+
 def explanation_json(explanation: ImageExplanation, source: str | None = None) -> str:
-    record = image_record(explanation.model, explanation.predictions, explanation.target, explanation, source)
+    record = image_record(explanation.model, explanation.predictions, explanation.target, explanation, source,
+                          full_size=True)
     return json.dumps(record)
 
 

@@ -179,10 +179,12 @@ def _prompt_index(target, count: int) -> int:
     return index
 
 
-def _record(method, scores: torch.Tensor, prediction, context, layer=None, params=None) -> ImageExplanation:
+def _record(method, grid: torch.Tensor, size, prediction, context, layer=None, params=None) -> ImageExplanation:
+    """The map as computed (`grid`) and resampled to the input's `size` at the photo's aspect."""
     display, shape, summary, predictions = context
-    values = stretch_to_aspect(scores.float().numpy(), shape)
-    return ImageExplanation(method, prediction, display, values, False, summary, predictions, layer, params or {})
+    values = stretch_to_aspect(upsample(grid, size).float().numpy(), shape)
+    return ImageExplanation(method, prediction, display, values, False, summary, predictions, layer, params or {},
+                            grid=grid.float().numpy(), photo_shape=tuple(shape))
 
 
 def _grad_cam(model, pixels, text, explained, predictions, settings, context) -> list[ImageExplanation]:
@@ -194,7 +196,7 @@ def _grad_cam(model, pixels, text, explained, predictions, settings, context) ->
         last = number == len(explained) - 1
         (gradient,) = torch.autograd.grad(scores[prompt], leaf, retain_graph=not last)
         cam = CAM_VARIANTS["gradcam"](grid(leaf.detach()), grid(gradient))
-        records.append(_record("gradcam", upsample(cam, pixels.shape[-2:]), predictions[prompt], context,
+        records.append(_record("gradcam", cam, pixels.shape[-2:], predictions[prompt], context,
                                layer=layer, params={"layer": layer}))
     return records
 
@@ -214,7 +216,7 @@ def _relevancy(model, pixels, text, explained, predictions, context) -> list[Ima
             weighted = (gradient * attention.detach()).clamp(min=0).mean(1)[0]
             relevance = relevance + weighted @ relevance
         patches = relevance[0, 1:].reshape(size, size)
-        records.append(_record("relevancy", upsample(patches, pixels.shape[-2:]), predictions[prompt], context))
+        records.append(_record("relevancy", patches, pixels.shape[-2:], predictions[prompt], context))
     return records
 
 

@@ -131,15 +131,17 @@ def explain_image(
 
         def record(method: str, scores: torch.Tensor, signed: bool, **extra) -> ImageExplanation:
             values = stretch_to_aspect(scores.float().numpy(), rgb.shape[:2])
-            return ImageExplanation(method, chosen, image, values, signed, model, predictions, **extra)
+            return ImageExplanation(method, chosen, image, values, signed, model, predictions,
+                                    photo_shape=tuple(rgb.shape[:2]), **extra)
 
         explanations = []
         if cams:
             (gradient,) = torch.autograd.grad(logits[0, index], feature)
             A, G = feature.detach()[0], gradient[0]
             for method in cams:
-                cam = upsample(CAM_VARIANTS[method](A, G), pixels.shape[-2:])
-                explanations.append(record(method, cam, False, layer=layer, params={"layer": layer}))
+                cam = CAM_VARIANTS[method](A, G)
+                explanations.append(record(method, upsample(cam, pixels.shape[-2:]), False, layer=layer,
+                                           params={"layer": layer}, grid=cam.float().numpy()))
         if "integrated-gradients" in methods:
             starting("integrated-gradients")
             baseline = _baseline(classifier, pixels, settings.ig_baseline, settings.seed)

@@ -1,0 +1,107 @@
+"""What a page sends to the browser: bytes received over Streamlit's websocket, counted in Chromium
+against a real server, for one Explain and for the changes a student makes after it.
+
+Shared by `benchmarks/page_weight.py` (prints the table) and `tests/test_browser_weight.py` (holds the
+budget). Every figure is a frame's worth of JSON (Plotly's arrays may travel as base64), so these bytes
+are what a class's Wi-Fi carries.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from playwright.sync_api import expect
+
+TIMEOUT_MS = 300_000
+# Measured with benchmarks/page_weight.py at 6b7fa22, before the light figures (KB per action).
+BASELINE_KB = {"image Explain": 1504, "image opacity step": 1488, "image side by side": 1487,
+               "text Explain": 152, "image + text Explain": 5318}
+
+
+class Received:
+    """Bytes of every websocket frame the page received, counted from the last `start()`."""
+
+    def __init__(self, page):
+        self.total = 0
+        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+
+    def _frame(self, payload) -> None:
+        self.total += len(payload if isinstance(payload, bytes) else payload.encode())
+
+    def start(self) -> None:
+        self.total = 0
+
+
+@contextmanager
+def weighed_session(browser, url: str):
+    """A new browser session on the home page, its websocket counted from the first frame: (page, received)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 2000})
+    try:
+        page = context.new_page()
+        received = Received(page)  # before the page opens its websocket
+        page.goto(url)
+        expect(page.get_by_role("link", name="Images (ResNet)").first).to_be_visible(timeout=TIMEOUT_MS)
+        yield page, received
+    finally:
+        context.close()
+
+
+def idle(page) -> None:
+    """Wait until the script run the last action started has finished."""
+    try:
+        expect(page.get_by_test_id("stApp")).not_to_have_attribute("data-test-script-state", "notRunning", timeout=3_000)
+    except AssertionError:  # the run may already be over
+        pass
+    expect(page.get_by_test_id("stApp")).to_have_attribute("data-test-script-state", "notRunning", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(500)  # the last frames after the run's end
+
+
+def figure_sizes(page) -> list[tuple[str, int]]:
+    """(title, characters of JSON) of every Plotly figure on the page, as the browser holds it."""
+    return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(p => [
+        ((p.layout && p.layout.title && (p.layout.title.text || p.layout.title)) || '(untitled)')
+            .toString().replace(/<br>/g, ' · ').replace(/<[^>]+>/g, '').slice(0, 60),
+        JSON.stringify({data: p.data, layout: p.layout}).length])""")
+
+
+def kilobytes(page, received: Received, action) -> float:
+    """KB received while `action` and the script run it starts go on."""
+    received.start()
+    action()
+    idle(page)
+    return received.total / 1024
+
+
+def open_page(page, link: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link).click()
+    expect(page.get_by_role("button", name="Explain", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+    idle(page)
+
+
+def explain(page) -> None:
+    page.get_by_role("button", name="Explain", exact=True).click()
+
+
+def image_page(page, received: Received) -> dict[str, float]:
+    """The cat sample with the page's default methods (Grad-CAM, Integrated Gradients, faithfulness): Explain,
+    a move of the heatmap-opacity slider, the switch to the side-by-side view."""
+    open_page(page, "Images (ResNet)")
+    sizes = {"image Explain": kilobytes(page, received, lambda: explain(page))}
+    slider = page.get_by_test_id("stSlider").filter(has_text="Heatmap opacity").get_by_role("slider")
+    sizes["image opacity step"] = kilobytes(page, received, lambda: (slider.focus(), page.keyboard.press("ArrowRight")))
+    expect(slider).to_have_value("0.65")  # the move happened
+    sizes["image side by side"] = kilobytes(page, received, lambda: page.get_by_text("Side by side", exact=True).click())
+    expect(page.get_by_role("radio", name="Side by side")).to_be_checked()
+    return sizes
+
+
+def text_page(page, received: Received) -> dict[str, float]:
+    """The default sentence and methods: Explain."""
+    open_page(page, "Text (BERT)")
+    return {"text Explain": kilobytes(page, received, lambda: explain(page))}
+
+
+def clip_page(page, received: Received) -> dict[str, float]:
+    """The default photo and prompts: Explain."""
+    open_page(page, "Image + text (CLIP)")
+    return {"image + text Explain": kilobytes(page, received, lambda: explain(page))}
