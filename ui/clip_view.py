@@ -169,10 +169,11 @@ def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
                  f"{stem}-{method}-prompt{chosen}.html", "text/html")
         if len(maps) > 1:
             title = f"{METHOD_NAMES[method]}, one map per prompt (each scaled to its own range)"
-            side = comparison_figure(maps, opacity, titles=[m.target.label for m in maps], title=title)
+            labels = [m.target.label for m in maps]
+            side = comparison_figure(maps, opacity, titles=labels, title=title)
             plot(side, key=f"clip_{method}_side")
             download("Side by side (HTML)", partial(full_figure_html, comparison_figure, maps, opacity,
-                                                    titles=[m.target.label for m in maps], title=title),
+                                                    titles=labels, title=title),
                      f"{stem}-{method}-all.html", "text/html")
     words = next((w for w in report.words if w.prompt == chosen), None)
     if words is not None:

@@ -150,6 +150,7 @@ def _cells(values: np.ndarray, shape) -> dict:
 
 
 def _full_hover(explanation: ImageExplanation, shown: np.ndarray) -> dict:
+    """The download's heatmap: every value a cell; a smoothed display hovers the raw value beside it."""
     if shown is explanation.scores:
         return dict(z=shown, hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value %{z:.4g}<extra></extra>")
     return dict(z=shown, customdata=explanation.scores, hovertemplate="x %{x:.0f}, y %{y:.0f}<br>value "
@@ -228,13 +229,17 @@ def png_data_uri(image: np.ndarray | Image.Image) -> str:
     buffer = io.BytesIO()
     image = image if isinstance(image, Image.Image) else Image.fromarray(image)
     image.save(buffer, format="PNG", optimize=True)  # pixels only: no EXIF or other metadata
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return _data_uri(buffer, "image/png")
 
 
 def jpeg_data_uri(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG", quality=JPEG_QUALITY)  # pixels only, as above
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return _data_uri(buffer, "image/jpeg")
+
+
+def _data_uri(buffer: io.BytesIO, mimetype: str) -> str:
+    return f"data:{mimetype};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _image_axes(figure: go.Figure, shape) -> None:
