@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.pictures import sharp_pictures
 from ui.presenter import presenter_switch
 from ui.privacy import keep_uploads_in_memory
 
@@ -18,4 +19,5 @@ pages = [
 ]
 navigation = st.navigation(pages)
 presenter_switch()  # every page: it stays on across pages for the session
+sharp_pictures()
 navigation.run()

@@ -26,7 +26,7 @@ def pages() -> None:
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(**CHROMIUM_OPTIONS)
-            print(f"{'websocket bytes':<34} {'now':>10} {'before':>10} {'ratio':>7}")
+            print(f"{'received (websocket + pictures)':<34} {'now':>10} {'before':>10} {'ratio':>7}")
             for run in (image_page, text_page, clip_page):
                 with weighed_session(browser, server.url) as (page, received):
                     for action, size in run(page, received).items():

@@ -18,18 +18,35 @@ BASELINE_KB = {"image Explain": 1504, "image opacity step": 1488, "image side by
                "text Explain": 152, "image + text Explain": 5318}
 
 
+# The pictures the page's figures point at, as absolute URLs.
+PICTURES = """() => [...document.querySelectorAll('.js-plotly-plot image')].map(i => i.getAttribute('href') || '')
+    .filter(h => h.includes('/media/')).map(h => new URL(h, location.href).href)"""
+
+
 class Received:
-    """Bytes of every websocket frame the page received, counted from the last `start()`."""
+    """Bytes the page received since the last `start()`: every websocket frame (`total`) and the bodies of the
+    pictures it fetched from the server's media files (`pictures`, the figures' photos and maps)."""
 
     def __init__(self, page):
-        self.total = 0
+        self.total = self.pictures = 0
+        self.fetched: list[str] = []  # the pictures' URLs, in the order they arrived
+        self.ever: set[str] = set()  # every picture URL fetched in this session
+        self.log: list[list[str]] = []  # `fetched` of each action `kilobytes` weighed, in order
         page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
+        page.on("requestfinished", self._request)
 
     def _frame(self, payload) -> None:
         self.total += len(payload if isinstance(payload, bytes) else payload.encode())
 
+    def _request(self, request) -> None:
+        if "/media/" in request.url:
+            self.pictures += request.sizes()["responseBodySize"]
+            self.fetched.append(request.url)
+            self.ever.add(request.url)
+
     def start(self) -> None:
-        self.total = 0
+        self.total = self.pictures = 0
+        self.fetched = []
 
 
 @contextmanager
@@ -65,11 +82,21 @@ def figure_sizes(page) -> list[tuple[str, int]]:
 
 
 def kilobytes(page, received: Received, action) -> float:
-    """KB received while `action` and the script run it starts go on."""
+    """KB received while `action` and the script run it starts go on: websocket and pictures."""
     received.start()
     action()
     idle(page)
-    return received.total / 1024
+    # Every picture the figures point at has arrived (the browser fetches them after drawing the figure).
+    for _ in range(TIMEOUT_MS // 500):
+        if set(page.evaluate(PICTURES)) <= received.ever:
+            break
+        page.wait_for_timeout(500)
+    settled = -1
+    while settled != received.total + received.pictures:  # pictures arrive after the run: wait for a quiet second
+        settled = received.total + received.pictures
+        page.wait_for_timeout(1000)
+    received.log.append(list(received.fetched))
+    return settled / 1024
 
 
 def open_page(page, link: str) -> None:

@@ -12,7 +12,6 @@ rebuilds its stages around the copied modules, so the shared network is only eve
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -23,6 +22,7 @@ from torch import nn
 
 from .info import ModelInfo
 from .randomise import Part, random_copy, randomised_after
+from .turns import Turns
 
 Stage = tuple[str, Callable[[torch.Tensor], torch.Tensor]]
 
@@ -72,7 +72,7 @@ class ImageClassifier:
         # The head as pooling then one linear layer, when it is that: the logits as sums of contributions.
         self.readout = readout
         # One lock per model: Streamlit sessions share this object across threads.
-        self.lock = threading.RLock()
+        self.lock = Turns(info.name)
 
     @property
     def layers(self) -> tuple[str, ...]:

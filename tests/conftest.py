@@ -6,6 +6,7 @@ import io
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -298,3 +299,14 @@ def live_server():
 
 def screenshot(page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def settled(app, seconds: float = 120.0):
+    """Rerun an AppTest app until the image page's request is done: the page reruns itself on each partial
+    result, which a test must not mistake for the end."""
+    deadline = time.monotonic() + seconds
+    while "image_job" in app.session_state:
+        assert time.monotonic() < deadline, "the request did not finish"
+        time.sleep(0.1)
+        app.run()
+    return app

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 import models.network
 import ui.image_view
 import ui.jobs
-from conftest import shown
+from conftest import settled, shown
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 IMAGE_PAGE = "app_pages/image/page.py"
@@ -50,7 +50,7 @@ def test_explain_shows_predictions_and_one_figure_per_method(monkeypatch):
     app = image_app()
     app.multiselect(key="image_methods").set_value(["gradcam", "gradcam++", "integrated-gradients"])
     app.slider(key="image_ig_steps").set_value(16)
-    app.button[0].click().run()  # the form's Explain button
+    settled(app.button[0].click().run())  # the form's Explain button
     assert not app.exception
     assert not app.error
     charts = plotly_charts(app)
@@ -72,7 +72,7 @@ def test_moving_the_opacity_slider_redraws_without_recomputing(monkeypatch):
     ui.jobs.server_jobs.clear()
     app = image_app()
     app.multiselect(key="image_methods").set_value(["gradcam"])
-    app.button[0].click().run()
+    settled(app.button[0].click().run())
     assert len(calls) == 1
     app.slider(key="image_opacity").set_value(0.2).run()
     app.radio(key="image_view").set_value("One figure per method").run()
@@ -84,7 +84,7 @@ def test_moving_the_opacity_slider_redraws_without_recomputing(monkeypatch):
 def test_side_by_side_view_puts_methods_in_one_figure():
     app = image_app()
     app.multiselect(key="image_methods").set_value(["gradcam", "layercam"])
-    app.button[0].click().run()
+    settled(app.button[0].click().run())
     app.radio(key="image_view").set_value("Side by side").run()
     assert not app.exception
     assert len(plotly_charts(app)) == 4  # predictions, one comparison, the agreement matrices, the faithfulness curves
@@ -94,7 +94,7 @@ def test_a_chosen_target_class_is_explained():
     app = image_app()
     app.multiselect(key="image_methods").set_value(["gradcam"])
     app.selectbox(key="image_target").set_value("281 · tabby, tabby cat")
-    app.button[0].click().run()
+    settled(app.button[0].click().run())
     assert not app.exception
     assert any("class 281" in m.value for m in app.markdown)
 
@@ -107,7 +107,7 @@ def test_an_explanation_failure_shows_a_friendly_message_and_the_page_keeps_work
     ui.jobs.server_jobs.clear()
     app = image_app()
     app.multiselect(key="image_methods").set_value(["layercam"])
-    app.button[0].click().run()
+    settled(app.button[0].click().run())
     assert not app.exception
     assert any("Something went wrong" in e.value for e in app.error)
     assert all("/secret/path" not in e.value for e in app.error)
@@ -122,7 +122,7 @@ def test_faithfulness_sits_beside_every_map_with_a_verdict_and_the_replacement_n
     app.slider(key="image_ig_steps").set_value(16)
     app.slider(key="image_faith_steps").set_value(10)
     app.radio(key="image_faith_replacement").set_value("mean")
-    app.button[0].click().run()
+    settled(app.button[0].click().run())
     assert not app.exception and not app.error
     assert any(h.value == "How faithful are these maps?" for h in app.subheader)
     captions = shown(app.caption)
@@ -141,7 +141,7 @@ def test_faithfulness_can_be_switched_off():
     app = image_app()
     app.multiselect(key="image_methods").set_value(["gradcam"])
     app.checkbox(key="image_faithfulness").uncheck()
-    app.button[0].click().run()
+    settled(app.button[0].click().run())
     assert not app.exception
     assert not [h for h in app.subheader if h.value == "How faithful are these maps?"]
     assert len(plotly_charts(app)) == 2
@@ -152,7 +152,7 @@ def test_the_sanity_check_shows_each_step_the_chart_and_a_verdict():
     app.multiselect(key="image_methods").set_value(["gradcam"])
     app.checkbox(key="image_faithfulness").uncheck()
     app.checkbox(key="image_sanity").check()
-    app.button[0].click().run()
+    settled(app.button[0].click().run())
     assert not app.exception and not app.error
     assert any("Sanity check" in h.value for h in app.subheader)
     assert len(plotly_charts(app)) == 4  # predictions, the map, the maps after each step, the similarity chart
@@ -165,7 +165,7 @@ def test_side_by_side_says_when_two_methods_are_one_map():
     app = image_app()
     app.multiselect(key="image_methods").set_value(["gradcam", "gradcam++", "layercam"])
     app.checkbox(key="image_faithfulness").uncheck()
-    app.button[0].click().run()
+    settled(app.button[0].click().run())
     app.radio(key="image_view").set_value("Side by side").run()
     assert not app.exception
     notes = shown(app.info)
@@ -181,7 +181,7 @@ def test_pixel_maps_can_be_shown_smoothed_for_a_projector_without_recomputing(mo
     app = image_app()
     app.multiselect(key="image_methods").set_value(["gradcam", "smoothgrad"])
     app.checkbox(key="image_faithfulness").uncheck()
-    app.button[0].click().run()
+    settled(app.button[0].click().run())
     app.radio(key="image_pixel_display").set_value(True).run()
     assert not app.exception and len(calls) == 1
     titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in plotly_charts(app)[1:]]
@@ -202,7 +202,7 @@ def test_lime_kernel_shap_and_occlusion_run_from_the_page_with_their_settings(mo
     app.radio(key="image_stride").set_value(1.0)
     app.radio(key="image_hidden").set_value("black")
     app.number_input(key="image_seed").set_value(7)
-    app.button[0].click().run()
+    settled(app.button[0].click().run())
     assert not app.exception and not app.error
     (settings,) = seen
     assert (settings.lime_samples, settings.shap_samples, settings.segments) == (30, 40, 15)

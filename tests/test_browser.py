@@ -277,17 +277,19 @@ def test_lime_shows_progress_survives_a_rerun_and_can_be_cancelled(browser, live
         # A rerun meanwhile (the opacity slider of the result shown) loses nothing: the bar comes back
         # and the result arrives without pressing Explain again.
         page.get_by_role("slider", name="Heatmap opacity").press("ArrowLeft")
+        expect(progress).to_have_count(0, timeout=SLOW)  # done: the page's last run is over, nothing stale left
         wait_for_figures(page, DEFAULT_IMAGE_FIGURES + 1)
         expect(page.get_by_text("LIME for", exact=False).first).to_be_visible()
-        expect(progress).to_have_count(0)
 
         _lime_samples(page, 60)  # 900 samples: long enough to cancel
         press_explain(page)
         expect(progress.filter(has_text="LIME (2 of 2): ")).to_be_visible(timeout=SLOW)
         page.get_by_role("button", name="Cancel", exact=True).click()
-        expect(page.get_by_text("Cancelled. Press Explain to start again.")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Cancelled. The maps below are the ones finished before. Press Explain to start "
+                                 "again.")).to_be_visible(timeout=60_000)
         expect(progress).to_have_count(0)
-        wait_for_figures(page, DEFAULT_IMAGE_FIGURES + 1)  # the last result stays
+        wait_for_figures(page, DEFAULT_IMAGE_FIGURES)  # the maps finished before LIME stay, without LIME's place
+        expect(page.get_by_text("on its way")).to_have_count(0)
         expect(page.get_by_test_id("stException")).to_have_count(0)
 
 

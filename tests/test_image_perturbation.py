@@ -107,7 +107,8 @@ def test_progress_names_each_method_and_an_exception_in_it_cancels_cleanly():
     seen = []
     explain_image(classifier, image, ("gradcam",) + PERTURBATION, settings=RED, progress=lambda *a: seen.append(a))
     labels = [what for what, *_ in seen]
-    assert labels[0] == "LIME (1 of 3)" and "Kernel SHAP (2 of 3)" in labels and "Occlusion (3 of 3)" in labels
+    assert labels[0] == "Predicting and computing the Grad-CAM"  # under the model's lock: the wait is over
+    assert "LIME (1 of 3)" in labels and "Kernel SHAP (2 of 3)" in labels and "Occlusion (3 of 3)" in labels
     assert any(what.startswith("LIME (1 of 3): ") and what.endswith(" of 100 samples") for what in labels)
     assert any(what.endswith(" patches") for what in labels)
 

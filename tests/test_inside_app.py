@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import models.network
-from conftest import shown
+from conftest import settled, shown
 from models.text_classifier import TextClassifier
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -155,7 +155,7 @@ def test_the_image_page_opens_stages_and_the_head_without_model_calls(stage_pass
     app.run()
     app.switch_page("app_pages/image/page.py").run()
     app.multiselect(key="image_methods").set_value(["gradcam"])
-    app.button[0].click().run()
+    settled(app.button[0].click().run())
     explained = next(m.value for m in app.markdown if "Explaining" in m.value)
     stage_passes.clear()  # the page's own explanation is not the inside view's
     app.toggle(key="image_inside").set_value(True).run()

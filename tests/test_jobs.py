@@ -10,11 +10,11 @@ from ui.jobs import Cancelled, Jobs
 
 
 def waiting_work(release: threading.Event, started: threading.Event, steps: int = 1000):
-    def work(progress):
+    def work(job):
         started.set()
         for done in range(1, steps + 1):
             release.wait(0.01)
-            progress("counting", done, steps)
+            job.report("counting", done, steps)
         return "finished"
 
     return work
@@ -28,14 +28,14 @@ def test_progress_is_seen_while_it_runs_and_the_result_kept_for_the_next_asker()
     release.set()
     assert job.future.result(timeout=10) == "finished"
     assert job.progress() == ("counting", 1.0)
-    again = jobs.start("key", lambda progress: pytest.fail("computed twice"), "Queued", "session b")
+    again = jobs.start("key", lambda job: pytest.fail("computed twice"), "Queued", "session b")
     assert again.future.result(timeout=1) == "finished"
 
 
 def test_a_rerun_joins_the_running_job_instead_of_starting_another():
     jobs, release, started = Jobs(workers=2), threading.Event(), threading.Event()
     first = jobs.start("key", waiting_work(release, started), "", "session a")
-    second = jobs.start("key", lambda progress: pytest.fail("started twice"), "", "session a")
+    second = jobs.start("key", lambda job: pytest.fail("started twice"), "", "session a")
     assert second is first
     release.set()
     assert first.future.result(timeout=30) == "finished"
@@ -53,7 +53,7 @@ def test_cancel_stops_the_work_only_when_nobody_else_waits():
     with pytest.raises(Cancelled):
         job.future.result(timeout=10)
     # Cancelled work is not kept: asking again starts afresh.
-    fresh = jobs.start("key", lambda progress: "again", "", "session a")
+    fresh = jobs.start("key", lambda job: "again", "", "session a")
     assert fresh is not job and fresh.future.result(timeout=10) == "again"
 
 
@@ -61,7 +61,7 @@ def test_a_job_cancelled_while_queued_never_runs():
     jobs, release, started = Jobs(workers=1), threading.Event(), threading.Event()
     busy = jobs.start("busy", waiting_work(release, started), "", "a")
     ran = []
-    queued = jobs.start("queued", lambda progress: ran.append(1), "", "b")
+    queued = jobs.start("queued", lambda job: ran.append(1), "", "b")
     queued.cancel("b")
     release.set()
     busy.future.result(timeout=30)
@@ -73,20 +73,20 @@ def test_a_job_cancelled_while_queued_never_runs():
 def test_a_failure_reaches_the_watcher_and_is_not_kept():
     jobs = Jobs(workers=1)
 
-    def failing(progress):
+    def failing(job):
         raise RuntimeError("broken")
 
     with pytest.raises(RuntimeError, match="broken"):
         jobs.start("key", failing, "", "a").future.result(timeout=10)
-    assert jobs.start("key", lambda progress: "works", "", "a").future.result(timeout=10) == "works"
+    assert jobs.start("key", lambda job: "works", "", "a").future.result(timeout=10) == "works"
 
 
 def test_old_results_go_first_when_the_store_is_full():
     jobs = Jobs(workers=1, keep=2)
     for key in ("a", "b", "c"):
-        jobs.start(key, lambda progress, key=key: key, "", "s").future.result(timeout=10)
-    assert jobs.start("c", lambda progress: "recomputed", "", "s").future.result(timeout=10) == "c"
-    assert jobs.start("a", lambda progress: "recomputed", "", "s").future.result(timeout=10) == "recomputed"
+        jobs.start(key, lambda job, key=key: key, "", "s").future.result(timeout=10)
+    assert jobs.start("c", lambda job: "recomputed", "", "s").future.result(timeout=10) == "c"
+    assert jobs.start("a", lambda job: "recomputed", "", "s").future.result(timeout=10) == "recomputed"
 
 
 def test_each_page_keeps_its_own_results_and_the_text_page_fewer():

@@ -44,9 +44,13 @@ def test_the_colours_are_the_scales_own_at_every_stop():
 
 def test_a_cam_hovers_its_own_cells_over_the_whole_photo(maps):
     cam = maps["gradcam"]
-    photo, overlay, hover = heatmap_figure(cam).data
+    figure = heatmap_figure(cam)
+    (hover,), (photo, overlay) = figure.data, figure.layout.images
     assert photo.source.startswith("data:image/jpeg") and overlay.source.startswith("data:image/png")
-    assert decoded(overlay.source).size == cam.scores.shape[::-1]  # drawn at the map's resolution
+    assert (photo.layer, overlay.layer) == ("below", "above")  # one layer would drop the second image
+    assert decoded(overlay.source).size == cam.scores.shape[::-1]  # the map's resolution, not the photo's
+    for picture in (photo, overlay):  # both stretched over the photo's pixels, as the hover grid's cells are
+        assert (picture.x, picture.y, picture.sizex, picture.sizey) == (-0.5, -0.5, *cam.image.shape[1::-1])
     np.testing.assert_array_equal(np.asarray(hover.z), cam.grid)
     height, width = cam.image.shape[:2]
     rows, cols = cam.grid.shape
@@ -57,7 +61,7 @@ def test_a_cam_hovers_its_own_cells_over_the_whole_photo(maps):
 
 def test_a_pixel_maps_hover_blocks_hold_its_raw_values(maps):
     pixels = maps["integrated-gradients"]
-    hover = heatmap_figure(pixels).data[2]
+    (hover,) = heatmap_figure(pixels).data
     means, spread = np.asarray(hover.z), np.asarray(hover.customdata)
     assert max(means.shape) <= 48
     side = -(-max(pixels.scores.shape) // 48)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from browser_steps import DEFAULT_IMAGE_FIGURES, SLOW, explaining, new_user, open_page, press_explain, upload
+from browser_steps import DEFAULT_IMAGE_FIGURES, SLOW, explaining, new_user, open_page, press_explain, upload, wait_for_figures
 from conftest import encode, screenshot
 from explainers.tasks.image import explain_image
 from explainers.inputs.image import decode_image
@@ -54,9 +54,12 @@ def test_eight_sessions_at_once_each_get_their_own_result(browser, live_server, 
             expect(page.get_by_text(f"{path.name} ·")).to_be_visible(timeout=60_000)
         for page in pages:  # all at once, as a class does when the teacher says "now"
             press_explain(page)
+        # The last in line sees where it is while it waits, not a blank spinner.
+        place = pages[-1].get_by_test_id("stProgress").filter(has_text="requests are ahead of yours")
+        expect(place).to_be_visible(timeout=SLOW)
         for number, (page, name) in enumerate(zip(pages, files)):
+            wait_for_figures(page, DEFAULT_IMAGE_FIGURES)
             figures = page.locator(".js-plotly-plot")
-            expect(figures).to_have_count(DEFAULT_IMAGE_FIGURES, timeout=SLOW)
             label, index, probability = explaining(page)
             want = expected[name]
             assert (label, index) == (want.label, want.index), f"session {number} ({name}) got another result"

@@ -208,9 +208,10 @@ def test_classes_with_one_name_keep_one_bar_each():
 def test_maps_with_one_title_keep_one_panel_each():
     maps = [explanation("a cat"), explanation("a cat"), explanation("a dog")]
     figure = comparison_figure(maps, titles=["a cat", "a cat", "a dog"])
-    photos = [trace for trace in figure.data if trace.type == "image" and trace.source.startswith("data:image/jpeg")]
-    overlays = [trace for trace in figure.data if trace.type == "image" and trace.source.startswith("data:image/png")]
+    photos = [image for image in figure.layout.images if image.source.startswith("data:image/jpeg")]
+    overlays = [image for image in figure.layout.images if image.source.startswith("data:image/png")]
     heatmaps = [trace for trace in figure.data if trace.type == "heatmap"]
     assert len(photos) == len(overlays) == len(heatmaps) == 3
-    assert len({trace.xaxis for trace in heatmaps}) == len({trace.xaxis for trace in overlays}) == 3
+    panels = [trace.xaxis for trace in heatmaps]  # each panel's pictures on its own hover grid's axes
+    assert len(set(panels)) == 3 and [image.xref for image in photos] == [image.xref for image in overlays] == panels
     assert [a.text for a in figure.layout.annotations] == ["a cat", "a cat", "a dog"]

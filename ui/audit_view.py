@@ -150,11 +150,11 @@ def run(dataset: Dataset, loaded: Loaded, identity: str, request: Request) -> No
     """Start (or join) the audit; `follow` watches it from here on, across reruns."""
     key = ("audit", identity, request)
 
-    def work(progress):
+    def work(job):
         def counted(what: str, done: int, total: int) -> None:
             label = {"items": "Predicting", "examples": "Explaining the example items",
                      "sanity": "Sanity checks"}.get(what, what)
-            progress(f"{label}: {done} of {total}", done, total)
+            job.report(f"{label}: {done} of {total}", done, total)
 
         return run_audit(dataset, request.config, loaded, progress=counted)
 

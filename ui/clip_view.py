@@ -25,6 +25,7 @@ from explainers.records.common import METHOD_NAMES
 
 from .presenter import plot
 from .image_view import UPLOAD_TYPES, ImageInput
+from .pictures import served
 from .evidence import download, faithfulness_section, sanity_section
 from .jobs import Cancelled, server_jobs, watch, watcher_id
 from .markdown import plain
@@ -109,7 +110,8 @@ def run(model, images, decoded, request: Request, names: list[str]) -> None:
     key = ("clip", tuple(i.key for i in images), f"{model.info.name}|{model.info.source}", request)
     rgbs = [d.rgb for d in decoded]
 
-    def work(progress):
+    def work(job):
+        progress = job.report
         report = explain_image_text(model, rgbs, request.prompts, request.methods, None, request.settings,
                                     request.template, request.image_index, every_prompt=True, progress=progress)
         if request.sanity and report.maps:
@@ -163,14 +165,14 @@ def show_report(report: ClipReport, names: list[str], image_index: int) -> None:
             continue
         st.subheader(METHOD_NAMES[method])
         one = next(m for m in maps if m.target.index == chosen)
-        figure = heatmap_figure(one, opacity)
+        figure = heatmap_figure(one, opacity, picture=served)
         plot(figure, key=f"clip_{method}")
         download("Figure (HTML)", partial(full_figure_html, heatmap_figure, one, opacity),
                  f"{stem}-{method}-prompt{chosen}.html", "text/html")
         if len(maps) > 1:
             title = f"{METHOD_NAMES[method]}, one map per prompt (each scaled to its own range)"
             labels = [m.target.label for m in maps]
-            side = comparison_figure(maps, opacity, titles=labels, title=title)
+            side = comparison_figure(maps, opacity, titles=labels, title=title, picture=served)
             plot(side, key=f"clip_{method}_side")
             download("Side by side (HTML)", partial(full_figure_html, comparison_figure, maps, opacity,
                                                     titles=labels, title=title),

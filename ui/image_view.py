@@ -28,8 +28,9 @@ from explainers.records.common import METHOD_NAMES, PIXEL_METHODS
 
 from .presenter import plot
 from .markdown import plain
+from .pictures import served
 from .evidence import download, faithfulness_section, sanity_section
-from .jobs import Cancelled, server_jobs, watch, watcher_id
+from .jobs import Cancelled, Watching, server_jobs, watch_live, watcher_id
 from .resources import sha256
 
 log = logging.getLogger(__name__)
@@ -224,11 +225,14 @@ def run(classifier, image: ImageInput, request: Request, decoded: DecodedImage) 
     key = ("image", image.key, model_key, request.methods, request.target, repr(request.settings), request.sanity)
     rgb = decoded.rgb
 
-    def work(progress):
-        report = explain_image(classifier, rgb, request.methods, request.target, request.settings, progress)
+    def work(job):
+        report = explain_image(classifier, rgb, request.methods, request.target, request.settings, job.report,
+                               job.publish)
         if request.sanity and report.explanations:
+            job.publish(report)  # every map while the sanity check runs
+
             def step(done: int, total: int) -> None:
-                progress(f"Sanity check: {done} of {total} recomputations on a randomised copy", done, total)
+                job.report(f"Sanity check: {done} of {total} recomputations on a randomised copy", done, total)
 
             report = replace(report, explanations=with_sanity(classifier, rgb, report.explanations, request.settings, step))
         return report
@@ -237,27 +241,40 @@ def run(classifier, image: ImageInput, request: Request, decoded: DecodedImage) 
     st.session_state["image_job"] = (job, image.key, image.name)
 
 
-def follow() -> None:
-    """Watch this session's running request, if any: its progress, then its result or a clear message.
+def follow() -> Watching | None:
+    """This session's running request, if any: its place in line or progress, then its result or a clear message.
 
-    Called on every run of the page, so a rerun in between (a moved slider) does not lose the work."""
+    Called on every run of the page, so a rerun in between (a moved slider) does not lose the work. While the
+    work runs, its partial result becomes the page's result (the Grad-CAM family first, the slower maps as they
+    come); the page calls the returned Watching's until_news() last, which reruns it on the next."""
     slot = st.empty()  # on every run, so what follows keeps its place
     pending = st.session_state.get("image_job")
     if pending is None:
-        return
+        return None
     job, image_key, image_name = pending
-    try:
-        report = watch(job, "image_cancel", slot)
-    except Cancelled:
-        slot.info("Cancelled. Press Explain to start again.")
-    except (TargetError, SanityError) as error:
+    if not job.future.done():
+        version, partial = job.latest()
+        if partial is not None:
+            st.session_state["image_result"] = (image_key, image_name, partial)
+        return watch_live(job, "image_cancel", slot, version)
+    del st.session_state["image_job"]
+    error = job.future.exception()
+    if error is None:
+        st.session_state["image_result"] = (image_key, image_name, job.future.result())
+        return None
+    kept = ""
+    if job.partial is not None:  # what was finished stays on the page, no longer waiting for the rest
+        st.session_state["image_result"] = (image_key, image_name, replace(job.partial, pending=(), measuring=False))
+        kept = " The maps below are the ones finished before."
+    if isinstance(error, Cancelled):
+        slot.info("Cancelled." + kept + " Press Explain to start again.")
+    elif isinstance(error, (TargetError, SanityError)):
         slot.error(plain(error))
-    except Exception as error:  # never show a traceback, a path or the user's data
+    else:  # never show a traceback, a path or the user's data
         log.error("image explanation failed: %s", type(error).__name__)
-        slot.error("Something went wrong while explaining this image. The app still works: try another method or photo.")
-    else:
-        st.session_state["image_result"] = (image_key, image_name, report)
-    del st.session_state["image_job"]  # not reached when a rerun interrupts the wait: the next run watches on
+        slot.error("Something went wrong while explaining this image." + kept
+                   + " The app still works: try another method or photo.")
+    return None
 
 
 def show_report(report: ImageReport, image_name: str) -> None:
@@ -290,7 +307,7 @@ def show_report(report: ImageReport, image_name: str) -> None:
                 st.markdown(f"**{METHOD_NAMES[explanation.method]}**: {METHOD_HELP[explanation.method]}")
     stem = image_name.rsplit(".", 1)[0][:40] or "image"
     if view == "Side by side":
-        figure = comparison_figure(report.explanations, opacity, smoothed=smoothed)
+        figure = comparison_figure(report.explanations, opacity, smoothed=smoothed, picture=served)
         plot(figure, key="comparison")
         agreeing = agreement(report.explanations, [method_title(e) for e in report.explanations])
         matrices = agreement_figure(agreeing)
@@ -341,15 +358,17 @@ def show_faithfulness(explanations, stem: str) -> None:
 
 
 def _one_figure_per_method(report: ImageReport, opacity: float, image_name: str, stem: str, smoothed: bool) -> None:
-    columns = st.columns(min(2, len(report.explanations)))
+    columns = st.columns(min(2, len(report.explanations) + len(report.pending)))
     for number, explanation in enumerate(report.explanations):
         with columns[number % len(columns)]:
-            figure = heatmap_figure(explanation, opacity, smoothed)
+            figure = heatmap_figure(explanation, opacity, smoothed, picture=served)
             plot(figure, key=f"figure-{explanation.method}")
             if explanation.convergence_delta is not None:
                 st.caption(f"Completeness check: {completeness_text(explanation)}")
             if explanation.faithfulness is not None:
                 st.caption(plain(faithfulness_caption(explanation.faithfulness)))
+            elif report.measuring:
+                st.caption("Faithfulness: being measured…")
             name = f"{stem}-{explanation.method}"
             a, b, c = st.columns(3)
             with a:
@@ -360,3 +379,6 @@ def _one_figure_per_method(report: ImageReport, opacity: float, image_name: str,
                           "application/json", explanation.method)
             with c:
                 download("Values (CSV)", partial(attribution_csv, explanation), f"{name}.csv", "text/csv", explanation.method)
+    for number, method in enumerate(report.pending, start=len(report.explanations)):  # still running
+        with columns[number % len(columns)]:
+            st.info(f"**{METHOD_NAMES[method]}**: on its way, see the progress bar above.")

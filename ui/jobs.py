@@ -7,6 +7,10 @@ A rerun leaves the job running and the next run watches it again (the session ke
 is lost; the Cancel button is the one way to stop it, and it stops only once nobody else waits for
 the same result. Finished results are kept per request key, like a cache: the key holds a hash of
 the input bytes, so sessions share a result only when they asked exactly the same question.
+
+While a request waits for its model (models/turns.py), its bar says how many requests are ahead of it.
+Work may publish partial results as it goes (the first maps before the slow ones); a page that shows them
+draws the latest, then waits for the next at its end (`watch_live`).
 """
 
 from __future__ import annotations
@@ -20,10 +24,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from models.turns import listening
+
 from .resources import releasing_memory
 
 POLL_SECONDS = 0.25
-WORKERS = 8  # requests in flight per page and server; each model's lock still runs its requests one at a time
+# Requests in flight per page and server. Most of them wait in their model's line (models/turns.py), which runs
+# them one at a time and tells each its place; a thread waiting there costs little.
+WORKERS = 64
 KEEP = 64  # finished results kept, least recently used dropped first
 KEEP_SECONDS = 3600
 # Per page: a text result can hold every attention map (BERT-base, 512 tokens: ~150 MB), so fewer of them.
@@ -41,6 +49,9 @@ class Job:
         self.key, self.label = key, label
         self.future: Future = Future()
         self.state = (label, 0, 0)  # what is running, done, total
+        self.ahead: int | None = None  # requests ahead of this one in its model's line, while it waits
+        self.partial: object | None = None  # the latest result published before the end
+        self.version = 0  # how many partial results were published
         self.watchers: set[str] = set()
         self._cancel = threading.Event()
         self._lock = threading.Lock()
@@ -52,10 +63,35 @@ class Job:
         with self._lock:
             self.state = (what, done, total)
 
+    def waiting(self, model: str, ahead: int) -> None:
+        """Hears the job's place in its model's line (models/turns.listening); raises Cancelled to leave it."""
+        if self._cancel.is_set():
+            raise Cancelled()
+        with self._lock:
+            if ahead:
+                request = "request is" if ahead == 1 else "requests are"
+                self.state = (f"Waiting for {model}: {ahead} {request} ahead of yours", 0, 0)
+                self.ahead = ahead
+            else:
+                self.state = (f"Your turn on {model}: starting…", 0, 0)
+                self.ahead = None
+
+    def publish(self, partial: object) -> None:
+        """The work's partial result so far (the first maps before the slow ones); raises Cancelled as report."""
+        if self._cancel.is_set():
+            raise Cancelled()
+        with self._lock:
+            self.partial, self.version = partial, self.version + 1
+
     def progress(self) -> tuple[str, float]:
         with self._lock:
             what, done, total = self.state
         return what, (min(1.0, done / total) if total else 0.0)
+
+    def latest(self) -> tuple[int, object | None]:
+        """(version, partial result) read together: a page draws the one and waits for news after the other."""
+        with self._lock:
+            return self.version, self.partial
 
     def join(self, watcher: str) -> None:
         with self._lock:
@@ -82,9 +118,10 @@ class Jobs:
         self._done: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
         self.keep, self.keep_seconds = keep, keep_seconds
 
-    def start(self, key: Hashable, work: Callable[[Callable[[str, int, int], None]], object], label: str,
-              watcher: str) -> Job:
-        """The job for `key`: finished, already running (now also for `watcher`), or started now."""
+    def start(self, key: Hashable, work: Callable[[Job], object], label: str, watcher: str) -> Job:
+        """The job for `key`: finished, already running (now also for `watcher`), or started now.
+
+        `work(job)` reports its progress with `job.report(what, done, total)` and may `job.publish(partial)`."""
         with self._lock:
             finished = self._finished(key)
             if finished is not None:
@@ -101,7 +138,8 @@ class Jobs:
         try:
             if job.cancelled:  # while it waited for a worker
                 raise Cancelled()
-            result = releasing_memory(work)(job.report)
+            with listening(job.waiting):
+                result = releasing_memory(work)(job)
         except BaseException as error:  # handed to whoever watches; never lost in the pool
             self._settle(job)
             job.future.set_exception(error)
@@ -166,3 +204,30 @@ def watch(job: Job, cancel_key: str, slot):
             time.sleep(POLL_SECONDS)
         slot.empty()
     return job.future.result()
+
+
+class Watching:
+    """A running job's bar and Cancel button, drawn once per run, for a page that shows its partial results."""
+
+    def __init__(self, job: Job, bar, seen: int):
+        self.job, self.bar, self.seen = job, bar, seen
+
+    def until_news(self) -> None:
+        """Last on the page: keep the bar moving until the job publishes a result newer than the one drawn, or
+        ends; then rerun the page, which draws it. A widget's rerun interrupts this wait, not the job."""
+        while not self.job.future.done() and self.job.version == self.seen:
+            what, fraction = self.job.progress()
+            self.bar.progress(fraction, text=what)  # where a rerun asked for by a widget interrupts the wait
+            time.sleep(POLL_SECONDS)
+        st.rerun()
+
+
+def watch_live(job: Job, cancel_key: str, slot, seen: int) -> Watching:
+    """The bar and Cancel button in `slot` now; the page draws the partial result `seen`, then calls
+    `until_news()` last."""
+    with slot.container():
+        what, fraction = job.progress()
+        bar = st.progress(fraction, text=what)
+        st.button("Cancel", key=cancel_key, on_click=job.cancel, args=(watcher_id(),),
+                  help="Stop this computation. Changing a setting meanwhile does not stop it.")
+    return Watching(job, bar, seen)

@@ -189,7 +189,8 @@ def run(classifier, request: Request) -> None:
     """Start (or join) the work for this request; `follow` watches it from here on, across reruns."""
     key = ("text", classifier.identity, request)  # the texts are part of the key: they are the input
 
-    def work(progress):
+    def work(job):
+        progress = job.report
         first = _explained(classifier, request.text, request.target, request, progress)
         # The second text explains the same label, so the two maps answer the same question.
         second = None

@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from ui.queue_view import server_lines
+
 st.title("See why a model predicts what it predicts")
 st.markdown(
     """
@@ -26,3 +28,8 @@ st.page_link("app_pages/image/page.py", label="Explain an image", icon=":materia
 st.page_link("app_pages/text/page.py", label="Explain a sentence", icon=":material/text_fields:")
 st.page_link("app_pages/clip/page.py", label="Match photos and prompts", icon=":material/join_inner:")
 st.page_link("app_pages/audit/page.py", label="Audit a model on a dataset", icon=":material/fact_check:")
+
+st.subheader("Right now on this server")
+# Off by default: every student lands here, and a live table reruns every two seconds.
+if st.toggle("Show each model's running and waiting requests, live (for the teacher)", key="server_lines"):
+    server_lines()

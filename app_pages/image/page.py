@@ -27,7 +27,7 @@ if decoded is not None:
     request = image_view.request_form(classifier, classifier.input_size(*decoded.rgb.shape[:2]))
     if request is not None:
         image_view.run(classifier, image, request, decoded)
-image_view.follow()
+watching = image_view.follow()  # a running request: its place in line or progress
 
 result = st.session_state.get("image_result")
 if result:
@@ -40,3 +40,6 @@ if result:
 if decoded is not None:
     same = bool(result) and result[0] == image.key and result[2].model.name == classifier.info.name
     show_inside(classifier, image.key, decoded.rgb, result[2].target.index if same else None)
+
+if watching is not None:  # last: wait for the request's next maps, then draw the page again
+    watching.until_news()

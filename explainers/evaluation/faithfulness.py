@@ -55,19 +55,21 @@ def measure_faithfulness(
     replacement: str = "blurred",
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    references: Mapping[str, Curves] | None = None,
 ) -> dict[str, Faithfulness]:
     """Curves for each named map, with the random and centre references computed once.
 
     `pixels` (1, 3, h, w) is the photo as the model reads it and `empty` the same shape: what removed
     regions become. Maps may have any size with the photo's aspect; they are resized to (h, w).
     `progress(done, total)` is called after each pair of curves (the references first).
+    `references`: the curves of an earlier call on the same photo, probability and settings, reused.
     """
     check_steps(steps)
     check_replacement(replacement)
     height, width = pixels.shape[-2:]
     rows, cols = -(-height // CELL), -(-width // CELL)
     unit = f"{CELL} x {CELL} pixel cells ({rows} x {cols})"
-    total, done = 2 + len(maps), 0
+    total, done = (0 if references else 2) + len(maps), 0
 
     def curves(values: np.ndarray) -> Curves:
         nonlocal done
@@ -77,7 +79,8 @@ def measure_faithfulness(
             progress(done, total)
         return measured
 
-    references = {name: curves(values) for name, values in reference_cells(rows, cols, seed).items()}
+    if references is None:
+        references = {name: curves(values) for name, values in reference_cells(rows, cols, seed).items()}
     results = {}
     for name, scores in maps.items():
         values = cell_scores(scores, (height, width))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -34,6 +34,7 @@ SIGNED_SCALE = [
     [0.65, "rgba(239,138,98,0.7)"],
     [1.0, "rgba(178,24,43,1)"],
 ]
+Picture = Callable[[bytes, str], str]  # (encoded picture, its mimetype) -> the source a figure points to
 CLIP_PERCENTILE = 99.5  # pixel attributions have a few extreme values; clip colours, not hover values
 SMOOTHING = 0.015  # the projector display's blur, sigma as a share of the map's long side
 HOVER_CELLS = 48  # a pixel map's hover grid: blocks of values, at most this many along the long side
@@ -82,28 +83,33 @@ def prediction_bars(predictions: Sequence[Prediction], highlight: int | None = N
     return figure
 
 
-def heatmap_traces(
+def heatmap_layers(
     explanation: ImageExplanation, opacity: float, show_scale: bool = True, smoothed: bool = False, full: bool = False,
-) -> list:
-    """The photo and the attribution map stretched over it (no resampling of the values).
+    picture: Picture | None = None,
+) -> tuple[list, list[dict]]:
+    """(traces, pictures) of the photo with the attribution map stretched over it (no resampling of values).
 
-    The page's figure (`full=False`) is light: the photo as a JPEG, the coloured map as a PNG at the map's
-    resolution, and a transparent hover grid of raw values, the map's own grid for a CAM and blocks of
-    pixels for a pixel map. `full=True` is the download's: every value a heatmap cell, the photo a PNG.
+    The page's figure (`full=False`) is light: two pictures, laid out as layout images (plotly.js draws an
+    image trace only from a data URI), the photo as a JPEG and the coloured map as a PNG at the map's
+    resolution; and a transparent hover grid of raw values, the map's own grid for a CAM, blocks of pixels
+    for a pixel map. `picture(bytes, mimetype)` gives a picture's source: a data URI by default, on the page a
+    URL the browser fetches once and keeps (ui/pictures.py). `full=True` is the download's: every value a
+    heatmap cell, the photo a PNG inside.
     `smoothed` draws a pixel map's projector display (projector_values); hover still shows raw values."""
     shown, colour, title = _colouring(explanation, smoothed)
+    bar = dict(showscale=show_scale, colorbar=dict(title=title, thickness=12), **colour)
     if full:
         return [go.Image(source=png_data_uri(explanation.image), hoverinfo="skip"), go.Heatmap(
-            **_cells(shown, explanation.image.shape), **_full_hover(explanation, shown), opacity=opacity,
-            showscale=show_scale, colorbar=dict(title=title, thickness=12), **colour)]
-    return [
-        go.Image(source=jpeg_data_uri(explanation.image), hoverinfo="skip"),
-        go.Image(source=png_data_uri(colour_map(shown, colour)), opacity=opacity, hoverinfo="skip",
-                 **_cells(shown, explanation.image.shape)),
-        # Invisible: it carries hover and the colour bar (which trace opacity does not fade).
-        go.Heatmap(**_hover_grid(explanation), opacity=0, showscale=show_scale,
-                   colorbar=dict(title=title, thickness=12), **colour),
-    ]
+            **_cells(shown, explanation.image.shape), **_full_hover(explanation, shown), opacity=opacity, **bar)], []
+    picture = picture or data_uri
+    height, width = explanation.image.shape[:2]
+    place = dict(x=-0.5, y=-0.5, sizex=width, sizey=height, xanchor="left", yanchor="top", sizing="stretch")
+    # Two layers: plotly.js keys a layer's images by their place, so a second image on the same spot is dropped.
+    pictures = [dict(source=picture(jpeg_bytes(explanation.image), "image/jpeg"), layer="below", **place),
+                dict(source=picture(png_bytes(colour_map(shown, colour)), "image/png"), opacity=opacity,
+                     layer="above", **place)]
+    # Invisible: it carries hover and the colour bar (which trace opacity does not fade).
+    return [go.Heatmap(**_hover_grid(explanation), opacity=0, **bar)], pictures
 
 
 def _colouring(explanation: ImageExplanation, smoothed: bool) -> tuple[np.ndarray, dict, str]:
@@ -177,9 +183,12 @@ def _hover_grid(explanation: ImageExplanation) -> dict:
 
 
 def heatmap_figure(explanation: ImageExplanation, opacity: float = 0.6, smoothed: bool = False,
-                   full: bool = False) -> go.Figure:
-    """One map over its photo; `full` for a download (see heatmap_traces)."""
-    figure = go.Figure(heatmap_traces(explanation, opacity, smoothed=smoothed, full=full))
+                   full: bool = False, picture: Picture | None = None) -> go.Figure:
+    """One map over its photo; `full` for a download, `picture` for the page (see heatmap_layers)."""
+    traces, pictures = heatmap_layers(explanation, opacity, smoothed=smoothed, full=full, picture=picture)
+    figure = go.Figure(traces)
+    for one in pictures:
+        figure.add_layout_image(xref="x", yref="y", **one)
     title = f"{method_title(explanation, smoothed)} for “{escape(_short(explanation.target.label))}”"
     if explanation.convergence_delta is not None:
         title += f"<br><sup>{completeness_text(explanation, short=True)}</sup>"
@@ -190,7 +199,7 @@ def heatmap_figure(explanation: ImageExplanation, opacity: float = 0.6, smoothed
 
 def comparison_figure(
     explanations: Sequence[ImageExplanation], opacity: float = 0.6, titles: Sequence[str] | None = None, title: str = "",
-    smoothed: bool = False, full: bool = False,
+    smoothed: bool = False, full: bool = False, picture: Picture | None = None,
 ) -> go.Figure:
     """Several maps side by side for the same image (methods, or prompts), each scaled to its own range."""
     count = len(explanations)
@@ -199,11 +208,15 @@ def comparison_figure(
     names = [escape(t) for t in titles] if titles else [method_title(e, smoothed) for e in explanations]
     figure = make_subplots(rows=rows, cols=columns, subplot_titles=names, vertical_spacing=0.08)
     for number, explanation in enumerate(explanations):
-        for trace in heatmap_traces(explanation, opacity, show_scale=False, smoothed=smoothed, full=full):
+        traces, pictures = heatmap_layers(explanation, opacity, False, smoothed, full, picture)
+        for trace in traces:
             figure.add_trace(trace, row=number // columns + 1, col=number % columns + 1)
+        axis = "" if number == 0 else str(number + 1)
+        for one in pictures:
+            figure.add_layout_image(xref=f"x{axis}", yref=f"y{axis}", **one)
     height, width = explanations[0].image.shape[:2]
-    figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5])
-    figure.update_yaxes(showticklabels=False, range=[height - 0.5, -0.5], scaleanchor="x")
+    figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5], showgrid=False, zeroline=False)
+    figure.update_yaxes(showticklabels=False, range=[height - 0.5, -0.5], scaleanchor="x", showgrid=False, zeroline=False)
     target = explanations[0].target.label
     title = escape(title) if title else f"Methods compared for “{escape(_short(target))}” (each map scaled to its own range)"
     figure.update_layout(
@@ -225,27 +238,33 @@ def completeness_text(explanation: ImageExplanation, short: bool = False) -> str
     )
 
 
-def png_data_uri(image: np.ndarray | Image.Image) -> str:
+def data_uri(data: bytes, mimetype: str) -> str:
+    return f"data:{mimetype};base64," + base64.b64encode(data).decode("ascii")
+
+
+def png_bytes(image: np.ndarray | Image.Image) -> bytes:
     buffer = io.BytesIO()
     image = image if isinstance(image, Image.Image) else Image.fromarray(image)
     image.save(buffer, format="PNG", optimize=True)  # pixels only: no EXIF or other metadata
-    return _data_uri(buffer, "image/png")
+    return buffer.getvalue()
 
 
-def jpeg_data_uri(image: np.ndarray) -> str:
+def png_data_uri(image: np.ndarray | Image.Image) -> str:
+    return data_uri(png_bytes(image), "image/png")
+
+
+def jpeg_bytes(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG", quality=JPEG_QUALITY)  # pixels only, as above
-    return _data_uri(buffer, "image/jpeg")
-
-
-def _data_uri(buffer: io.BytesIO, mimetype: str) -> str:
-    return f"data:{mimetype};base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
 
 
 def _image_axes(figure: go.Figure, shape) -> None:
     height, width = shape[:2]
-    figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5], constrain="domain")
-    figure.update_yaxes(showticklabels=False, range=[height - 0.5, -0.5], scaleanchor="x", constrain="domain")
+    figure.update_xaxes(showticklabels=False, range=[-0.5, width - 0.5], constrain="domain", showgrid=False,
+                        zeroline=False)  # the grid would draw over the pictures
+    figure.update_yaxes(showticklabels=False, range=[height - 0.5, -0.5], scaleanchor="x", constrain="domain",
+                        showgrid=False, zeroline=False)
     figure.update_layout(margin=dict(l=10, r=10, t=70, b=10), height=int(90 + 440 * min(height / width, 1.4)))
 
 

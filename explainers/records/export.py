@@ -28,7 +28,7 @@ def figure_html(figure: go.Figure, *more: go.Figure) -> str:
 
 def full_figure_html(draw, *args, more: tuple[go.Figure, ...] = (), **kwargs) -> str:
     """A download's figure: `draw(*args, full=True, **kwargs)`, every value a cell, then the `more` figures.
-    The page's own figure is the light one (explainers/figures/image.heatmap_traces)."""
+    The page's own figure is the light one (explainers/figures/image.heatmap_layers)."""
     return figure_html(draw(*args, full=True, **kwargs), *more)
 
 

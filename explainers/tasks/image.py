@@ -3,9 +3,11 @@
 All model work for one request happens under the model's lock, in this order: one forward pass
 (predictions and, for the CAM family, the feature map), one backward pass shared by every CAM
 variant, then the gradient sampling methods, then the perturbation methods (LIME, Kernel SHAP and
-Occlusion, on the explained class's probability), then faithfulness. Nothing here keeps state
-between calls. `progress(what, done, total)` hears about long work as it goes; an exception raised
-in it (a cancelled request) stops the work and releases the lock.
+Occlusion, on the explained class's probability), each map's faithfulness right after it (the
+references once, with the first). Nothing here keeps state between calls. `progress(what, done,
+total)` hears about long work as it goes; `partial(report)` gets the report so far after each step,
+so a page can draw the Grad-CAM family while the slower methods run. An exception raised in either
+(a cancelled request) stops the work and releases the lock.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class ImageReport:
     explanations: tuple[ImageExplanation, ...]
     model: ModelSummary
     last_layer: str | None = None  # the model's last stage: only global pooling and a linear layer follow it
+    pending: tuple[str, ...] = ()  # a partial report: the methods whose maps are still to come
+    measuring: bool = False  # a partial report: faithfulness is still to come for some maps
 
 
 def methods_for(classifier: ImageClassifier) -> tuple[str, ...]:
@@ -104,6 +108,7 @@ def explain_image(
     target: int | str | None = None,
     settings: ImageSettings = ImageSettings(),
     progress: Progress | None = None,
+    partial: Callable[[ImageReport], None] | None = None,
 ) -> ImageReport:
     unknown = [m for m in methods if m not in methods_for(classifier)]
     if unknown:
@@ -120,7 +125,10 @@ def explain_image(
     layer = (settings.layer or classifier.default_layer) if cams else None
     model = ModelSummary(**classifier.info.as_dict())
     image = shrink_to(rgb, DISPLAY_LONG_SIDE)
+    order = {m: i for i, m in enumerate(methods)}
+    explanations: list[ImageExplanation] = []
     with classifier.lock:
+        report("Predicting" + (f" and computing the {', '.join(METHOD_NAMES[m] for m in cams)}" if cams else ""), 0, 1)
         pixels = classifier.preprocess(rgb)
         with torch.no_grad():
             logits, feature = classifier.forward_from(pixels, layer) if classifier.layers else (classifier.logits(pixels), None)
@@ -128,57 +136,65 @@ def explain_image(
         predictions = _top(probabilities, classifier.labels)
         index = resolve_target(target, classifier.labels, default=predictions[0].index)
         chosen = Prediction(index, classifier.labels[index], float(probabilities[index]))
+        faithful = _Faithfulness(classifier, pixels, index, settings, report) if settings.faithfulness else None
+
+        def so_far(done: bool = False) -> ImageReport:
+            shown = tuple(sorted(explanations, key=lambda e: order[e.method]))
+            pending = () if done else tuple(m for m in methods if m not in {e.method for e in shown})
+            measuring = not done and faithful is not None
+            return ImageReport(predictions, chosen, shown, model, classifier.default_layer, pending, measuring)
+
+        def add(new: list[ImageExplanation]) -> None:
+            """Publish the new maps at once, then again with their faithfulness."""
+            explanations.extend(new)
+            if partial is not None:
+                partial(so_far())
+            if faithful is not None and new:
+                measured = faithful.measure(new)
+                explanations[-len(new):] = [replace(e, faithfulness=measured[e.method]) for e in new]
+                if partial is not None and len(explanations) < len(methods):
+                    partial(so_far())
 
         def record(method: str, scores: torch.Tensor, signed: bool, **extra) -> ImageExplanation:
             values = stretch_to_aspect(scores.float().numpy(), rgb.shape[:2])
             return ImageExplanation(method, chosen, image, values, signed, model, predictions,
                                     photo_shape=tuple(rgb.shape[:2]), **extra)
 
-        explanations = []
         if cams:
             (gradient,) = torch.autograd.grad(logits[0, index], feature)
             A, G = feature.detach()[0], gradient[0]
+            maps = []
             for method in cams:
                 cam = CAM_VARIANTS[method](A, G)
-                explanations.append(record(method, upsample(cam, pixels.shape[-2:]), False, layer=layer,
-                                           params={"layer": layer}, grid=cam.float().numpy()))
+                maps.append(record(method, upsample(cam, pixels.shape[-2:]), False, layer=layer,
+                                   params={"layer": layer}, grid=cam.float().numpy()))
+            add(maps)
         if "integrated-gradients" in methods:
-            starting("integrated-gradients")
+            label = starting("integrated-gradients")
             baseline = _baseline(classifier, pixels, settings.ig_baseline, settings.seed)
-            result = integrated_gradients(
-                classifier.logits, pixels, baseline, index, settings.ig_steps, settings.ig_method
-            )
+            most = "at most " if settings.ig_method == "adaptive" else ""  # adaptive stops once within tolerance
+            forward = _counted(classifier.logits, settings.ig_steps,
+                               lambda done, total: report(f"{label}: {done} of {most}{total} gradient steps", done, total))
+            result = integrated_gradients(forward, pixels, baseline, index, settings.ig_steps, settings.ig_method)
             params = {k: v for k, v in asdict(settings).items() if k.startswith("ig_")}
             params["gradient_steps"] = result.gradient_steps
             if settings.ig_baseline == "noise":
                 params["seed"] = settings.seed
-            explanations.append(
-                record(
-                    "integrated-gradients",
-                    result.attribution[0].sum(0),
-                    True,
-                    params=params,
-                    convergence_delta=result.convergence_delta,
-                    output_difference=result.output_difference,
-                )
-            )
+            add([record("integrated-gradients", result.attribution[0].sum(0), True, params=params,
+                        convergence_delta=result.convergence_delta, output_difference=result.output_difference)])
         if "smoothgrad" in methods:
-            starting("smoothgrad")
-            grads = smoothgrad(
-                classifier.logits, pixels, index, settings.smoothgrad_samples, settings.smoothgrad_noise, settings.seed
-            )
+            label = starting("smoothgrad")
+            forward = _counted(classifier.logits, settings.smoothgrad_samples,
+                               lambda done, total: report(f"{label}: {done} of {total} noisy samples", done, total))
+            grads = smoothgrad(forward, pixels, index, settings.smoothgrad_samples, settings.smoothgrad_noise, settings.seed)
             params = {"samples": settings.smoothgrad_samples, "noise": settings.smoothgrad_noise, "seed": settings.seed}
-            explanations.append(record("smoothgrad", grads[0].amax(0), False, params=params))
+            add([record("smoothgrad", grads[0].amax(0), False, params=params)])
         perturbing = [m for m in methods if m in PERTURBATION_METHODS]
         if perturbing:
             for method, scores, params in _perturbation_maps(classifier, rgb, pixels, index, perturbing, settings,
                                                              report, starting):
-                explanations.append(record(method, scores, True, params=params))
-        if settings.faithfulness and explanations:
-            explanations = _with_faithfulness(classifier, pixels, index, explanations, settings, report)
-    order = {m: i for i, m in enumerate(methods)}
-    explanations.sort(key=lambda e: order[e.method])
-    return ImageReport(predictions, chosen, tuple(explanations), model, classifier.default_layer)
+                add([record(method, scores, True, params=params)])
+    return so_far(done=True)
 
 
 def _perturbation_maps(classifier, rgb, pixels, index: int, methods, settings: ImageSettings, report, starting):
@@ -213,21 +229,50 @@ def _perturbation_maps(classifier, rgb, pixels, index: int, methods, settings: I
         yield method, result.attribution, params
 
 
-def _with_faithfulness(classifier, pixels, index: int, explanations, settings: ImageSettings, report) -> list:
-    """Every map's deletion and insertion curves on the explained class's probability; references once."""
-    empty = image_baseline(pixels, settings.faithfulness_replacement, *classifier.pixel_range())
+class _Faithfulness:
+    """Deletion and insertion curves on the explained class's probability, map by map as they come; the
+    random and centre references once, with the first maps."""
 
-    def probability(batch: torch.Tensor) -> torch.Tensor:
-        return classifier.logits(batch).softmax(-1)[:, index]
+    def __init__(self, classifier, pixels, index: int, settings: ImageSettings, report):
+        self.pixels, self.settings, self.report = pixels, settings, report
+        self.empty = image_baseline(pixels, settings.faithfulness_replacement, *classifier.pixel_range())
+        self.references = None
 
-    def counted(done: int, total: int) -> None:
-        report(f"Faithfulness: {done} of {total} pairs of curves (references first)", done, total)
+        def probability(batch: torch.Tensor) -> torch.Tensor:
+            return classifier.logits(batch).softmax(-1)[:, index]
 
-    measured = measure_faithfulness(
-        probability, pixels, empty, {e.method: e.scores for e in explanations},
-        settings.faithfulness_steps, settings.faithfulness_replacement, settings.seed, counted,
-    )
-    return [replace(e, faithfulness=measured[e.method]) for e in explanations]
+        self.probability = probability
+
+    def measure(self, explanations: list[ImageExplanation]) -> dict:
+        first = self.references is None
+        names = ", ".join(METHOD_NAMES[e.method] for e in explanations)
+
+        def counted(done: int, total: int) -> None:
+            self.report(f"Faithfulness of {names}: {done} of {total} pairs of curves"
+                        + (" (references first)" if first else ""), done, total)
+
+        settings = self.settings
+        measured = measure_faithfulness(
+            self.probability, self.pixels, self.empty, {e.method: e.scores for e in explanations},
+            settings.faithfulness_steps, settings.faithfulness_replacement, settings.seed, counted, self.references,
+        )
+        self.references = next(iter(measured.values())).references
+        return measured
+
+
+def _counted(forward, total: int, counted: Callable[[int, int], None]):
+    """`forward`, telling `counted(done, total)` after each batch how many inputs it has run (at most `total`):
+    a gradient method's progress, and where a cancelled request stops it."""
+    done = 0
+
+    def run(batch: torch.Tensor) -> torch.Tensor:
+        nonlocal done
+        outputs = forward(batch)
+        done = min(total, done + len(batch))
+        counted(done, total)
+        return outputs
+
+    return run
 
 
 def _top(probabilities: torch.Tensor, labels: Sequence[str]) -> tuple[Prediction, ...]:
