@@ -194,20 +194,15 @@ def watch(job: Job, cancel_key: str, slot):
     place (a tab stays open, a chart is not sent again). Returns the job's result; raises Cancelled if it
     was cancelled, or the work's own exception. A rerun (any widget) interrupts this wait, not the job."""
     if not job.future.done():
-        with slot.container():
-            bar = st.progress(0.0, text=job.label)
-            st.button("Cancel", key=cancel_key, on_click=job.cancel, args=(watcher_id(),),
-                      help="Stop this computation. Changing a setting meanwhile does not stop it.")
+        watching = watch_live(job, cancel_key, slot, job.version)
         while not job.future.done():
-            what, fraction = job.progress()
-            bar.progress(fraction, text=what)
-            time.sleep(POLL_SECONDS)
+            watching.tick()
         slot.empty()
     return job.future.result()
 
 
 class Watching:
-    """A running job's bar and Cancel button, drawn once per run, for a page that shows its partial results."""
+    """A running job's bar and Cancel button, drawn once per run."""
 
     def __init__(self, job: Job, bar, seen: int):
         self.job, self.bar, self.seen = job, bar, seen
@@ -216,10 +211,13 @@ class Watching:
         """Last on the page: keep the bar moving until the job publishes a result newer than the one drawn, or
         ends; then rerun the page, which draws it. A widget's rerun interrupts this wait, not the job."""
         while not self.job.future.done() and self.job.version == self.seen:
-            what, fraction = self.job.progress()
-            self.bar.progress(fraction, text=what)  # where a rerun asked for by a widget interrupts the wait
-            time.sleep(POLL_SECONDS)
+            self.tick()
         st.rerun()
+
+    def tick(self) -> None:
+        what, fraction = self.job.progress()
+        self.bar.progress(fraction, text=what)  # where a rerun asked for by a widget interrupts the wait
+        time.sleep(POLL_SECONDS)
 
 
 def watch_live(job: Job, cancel_key: str, slot, seen: int) -> Watching:
