@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser run test bench weight load prefetch
+.PHONY: setup browser run test bench weight load prefetch serve serve-stop
 
 setup: $(VENV)/.installed
 
@@ -18,6 +18,15 @@ browser:
 
 run: setup
 	$(VENV)/bin/streamlit run app.py
+
+# The model service for XAI_BACKEND=ray-serve (README, "For schools"): a Ray head on this machine running the
+# deployments in serving/serve.yaml; the pages then hold no model. `make serve-stop` stops it.
+serve: setup
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/ray start --head --disable-usage-stats --include-dashboard=false
+	PYTHONPATH=$(CURDIR) $(VENV)/bin/serve run --non-blocking serving/serve.yaml
+
+serve-stop:
+	$(VENV)/bin/ray stop
 
 test: setup browser
 	$(PY) -m pytest

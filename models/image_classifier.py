@@ -36,6 +36,15 @@ class InputPolicy:
     fixed_size: tuple[int, int] | None = None  # (height, width) for models that need one size
 
 
+def input_size(policy: InputPolicy, height: int, width: int) -> tuple[int, int]:
+    """(h, w) the model reads a photo of (height, width) at."""
+    if policy.fixed_size:
+        return policy.fixed_size
+    # One factor for both sides keeps the aspect, also for panoramas capped by the long side.
+    scale = min(policy.short_side / min(height, width), policy.long_side_max / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def pixel_range(policy: InputPolicy) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised values of black and white under `policy`, per channel, shaped (1, 3, 1, 1)."""
     mean = torch.tensor(policy.mean).view(1, 3, 1, 1)
@@ -94,12 +103,7 @@ class ImageClassifier:
         return self.layers[-1] if self.layers else None
 
     def input_size(self, height: int, width: int) -> tuple[int, int]:
-        p = self.policy
-        if p.fixed_size:
-            return p.fixed_size
-        # One factor for both sides keeps the aspect, also for panoramas capped by the long side.
-        scale = min(p.short_side / min(height, width), p.long_side_max / max(height, width))
-        return max(1, round(height * scale)), max(1, round(width * scale))
+        return input_size(self.policy, height, width)
 
     def resized(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 RGB (H, W, 3) at the model's input size (h, w, 3): the photo as the model sees it."""

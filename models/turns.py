@@ -67,7 +67,7 @@ class Turns:
                         self._leave(me)
                         return False
                 # Outside the condition: a listener may take its time or raise (its request was cancelled).
-                _tell(self.name, ahead)
+                tell(self.name, ahead)
                 with self._condition:
                     if not (self._owner is None and self._line[0] == me):
                         wait = LISTEN_SECONDS if left is None else min(LISTEN_SECONDS, left)
@@ -78,7 +78,7 @@ class Turns:
                     self._leave(me)
             raise
         try:
-            _tell(self.name, 0)  # its turn came: the waiter's listener stops showing a place in line
+            tell(self.name, 0)  # its turn came: the waiter's listener stops showing a place in line
         except BaseException:
             self.release()
             raise
@@ -109,7 +109,8 @@ class Turns:
             return Line(self.name, int(self._owner is not None), len(self._line))
 
 
-def _tell(model: str, ahead: int) -> None:
+def tell(model: str, ahead: int) -> None:
+    """This thread's listener hears its place in `model`'s line (also a place heard from a model service)."""
     listener = getattr(_listeners, "current", None)
     if listener is not None:
         listener(model, ahead)

@@ -8,6 +8,9 @@ from functools import partial
 
 import streamlit as st
 
+import serving
+from serving import ServiceError
+
 from explainers.records.export import attribution_csv, explanation_json, full_figure_html
 from explainers.tasks.image import (
     BASELINES, HIDDEN, ImageReport, ImageSettings, explain_image, methods_for, occlusion_window,
@@ -226,15 +229,16 @@ def run(classifier, image: ImageInput, request: Request, decoded: DecodedImage) 
     rgb = decoded.rgb
 
     def work(job):
-        report = explain_image(classifier, rgb, request.methods, request.target, request.settings, job.report,
-                               job.publish)
+        report = serving.run(classifier, explain_image, rgb, request.methods, request.target, request.settings,
+                             progress=job.report, partial=job.publish, notice=job.note)
         if request.sanity and report.explanations:
             job.publish(report)  # every map while the sanity check runs
 
             def step(done: int, total: int) -> None:
                 job.report(f"Sanity check: {done} of {total} recomputations on a randomised copy", done, total)
 
-            report = replace(report, explanations=with_sanity(classifier, rgb, report.explanations, request.settings, step))
+            report = replace(report, explanations=serving.run(classifier, with_sanity, rgb, report.explanations,
+                                                              request.settings, progress=step, notice=job.note))
         return report
 
     job = server_jobs("image").start(key, work, "Explaining…", watcher_id())
@@ -268,7 +272,7 @@ def follow() -> Watching | None:
         kept = " The maps below are the ones finished before."
     if isinstance(error, Cancelled):
         slot.info("Cancelled." + kept + " Press Explain to start again.")
-    elif isinstance(error, (TargetError, SanityError)):
+    elif isinstance(error, (TargetError, SanityError, ServiceError)):
         slot.error(plain(error))
     else:  # never show a traceback, a path or the user's data
         log.error("image explanation failed: %s", type(error).__name__)

@@ -9,6 +9,9 @@ from functools import partial
 
 import streamlit as st
 
+import serving
+from serving import ServiceError
+
 from explainers.figures.inside_image import (
     average_figure,
     depth_figure,
@@ -33,7 +36,12 @@ def show_inside(classifier, key: str, rgb, target: int | None) -> None:
                      key="image_inside", persist_state="session"):
         return
     model = (classifier.info.name, classifier.info.source)
-    record = kept("image_inside_record", (model, key), lambda: inside_image(classifier, rgb), "Reading the network…")
+    try:
+        record = kept("image_inside_record", (model, key), lambda: serving.run(classifier, inside_image, rgb),
+                      "Reading the network…")
+    except ServiceError as error:  # the model service is down: say so, the rest of the page works
+        st.error(plain(error))
+        return
     if not record.stages:
         st.info(plain(record.note))
         st.markdown(f"{plain(record.model.name)}: {record.total_parameters:,} parameters, input "
@@ -55,9 +63,10 @@ def show_inside(classifier, key: str, rgb, target: int | None) -> None:
                      "the whole network)", key="image_inside_depth_on", persist_state="session"):
         return
     try:
-        depth = kept("image_inside_depth", (model, key, target), lambda: gradcam_by_depth(classifier, rgb, target),
+        depth = kept("image_inside_depth", (model, key, target),
+                     lambda: serving.run(classifier, gradcam_by_depth, rgb, target),
                      "Following the class through every stage…")
-    except ValueError as error:  # a class this model does not have, say: a sentence, never a traceback
+    except (ValueError, ServiceError) as error:  # a class this model does not have, say: a sentence, never a traceback
         st.error(plain(error))
         return
     plot(depth_figure(depth), key="image_inside_depth")

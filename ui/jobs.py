@@ -63,6 +63,11 @@ class Job:
         with self._lock:
             self.state = (what, done, total)
 
+    def note(self, text: str) -> None:
+        """A notice from where the work runs (the model service is unavailable, trying again); raises Cancelled
+        as report does, so a request waiting for a service can be cancelled."""
+        self.report(text, 0, 0)
+
     def waiting(self, model: str, ahead: int) -> None:
         """Hears the job's place in its model's line (models/turns.listening); raises Cancelled to leave it."""
         if self._cancel.is_set():

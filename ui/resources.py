@@ -7,6 +7,8 @@ import hashlib
 
 import streamlit as st
 
+import serving
+
 from models.image_models import DEFAULT_IMAGE_MODEL, load_image_classifier
 from models.image_text_models import DEFAULT_CLIP_MODEL, load_image_text_model
 from models.runtime import configure_torch, release_freed_memory
@@ -17,6 +19,13 @@ from models.text_models import DEFAULT_TEXT_MODEL, load_text_model
 def image_classifier(name: str):
     configure_torch()
     return load_image_classifier(name or DEFAULT_IMAGE_MODEL)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model (once per server)…")
+def image_model(name: str):
+    """The image page's model: loaded here, or (XAI_BACKEND=ray-serve) a card of the one the model service runs.
+    Raises ServiceUnavailable when the service does not answer (not cached: the next run asks again)."""
+    return serving.load("image", name or DEFAULT_IMAGE_MODEL)
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model (once per server)…")

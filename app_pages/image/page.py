@@ -5,8 +5,8 @@ import streamlit as st
 from ui import image_view
 from ui.inside_image import show_inside
 from ui.markdown import plain
-from ui.model_status import model_field, show_model_status
-from ui.resources import image_classifier
+from ui.model_status import model_field, model_or_retry, show_model_status
+from ui.resources import image_model
 from models.image_models import DEFAULT_IMAGE_MODEL
 
 st.title("Why did the image model say that?")
@@ -15,7 +15,7 @@ st.write(
     "The heatmaps show which pixels pushed the model towards the class."
 )
 
-classifier = image_classifier(model_field(
+classifier = model_or_retry(image_model, model_field(
     "Image model", DEFAULT_IMAGE_MODEL, key="image_model",
     help="resnet-50, efficientnet-lite0 (bundled), any Hugging Face image classifier id, or a local directory."))
 show_model_status(classifier.info)

@@ -1,0 +1,124 @@
+"""The model service: one Ray Serve deployment per kind of model, each replica holding its models and running the
+pages' task functions (serving/tasks.py) on them, exactly as the app does in process.
+
+A request is a stream of events (serving/ray_serve.py follows it): the work runs on a thread of the replica
+while the replica's event loop passes on what the work's callbacks hear, its place in the model's line, a
+heartbeat every HEARTBEAT_SECONDS and finally the result or the exception. Many requests wait in a replica at
+once (max_ongoing_requests) and take turns on each model (models/turns.py), so each knows its place; add
+replicas (or machines) for more models running at the same time. A caller that goes away (a cancelled
+request, a timeout) stops the work at its next callback.
+
+Start it with `serve run serving/serve.yaml` (README, "For schools"), or from Python with `serve.run(app(...))`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import threading
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+
+from ray import serve
+
+from models.runtime import configure_torch
+from models.turns import listening
+
+from .errors import Stopped
+from .tasks import LOADERS, TASKS
+
+HEARTBEAT_SECONDS = 2.0
+ONGOING = 64  # requests a replica takes at once; they wait in their model's line, which tells them their place
+KEEP_MODELS = 3  # models a replica keeps loaded (a page's sidebar may name others), least recently used dropped
+
+
+class Callback:
+    """Stands for a caller's callback: the replica calls it as an event, the caller calls the real one."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+class ModelService:
+    def __init__(self, kind: str, preload: tuple[str, ...] = ()):
+        if kind not in LOADERS:
+            raise ValueError(f"unknown kind of model {kind!r}; one of {', '.join(LOADERS)}")
+        configure_torch()
+        self.kind = kind
+        self._models: OrderedDict[str, object] = OrderedDict()
+        self._loading = threading.Lock()
+        self._pool = ThreadPoolExecutor(ONGOING, thread_name_prefix=f"{kind}-work")
+        for name in preload:
+            self._model(name)
+
+    def _model(self, name: str):
+        with self._loading:
+            if name not in self._models:
+                self._models[name] = LOADERS[self.kind](name)
+                while len(self._models) > KEEP_MODELS:
+                    self._models.popitem(last=False)
+            self._models.move_to_end(name)
+            return self._models[name]
+
+    async def run(self, name: str, task, args: tuple, kwargs: dict):
+        """Stream ("call", callback, args), ("waiting", model, ahead), ("alive",) and last ("result", value) or
+        ("error", exception) for `task(model name, *args, **kwargs)`."""
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        gone = threading.Event()
+
+        def send(event: tuple) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+
+        def emit(event: tuple) -> None:  # from a callback: the work stops here once its caller has gone
+            if gone.is_set():
+                raise Stopped()
+            send(event)
+
+        def work() -> None:
+            try:
+                if task not in TASKS[self.kind]:
+                    raise ValueError(f"{getattr(task, '__name__', task)!r} is not a task of the {self.kind} service")
+                called = {key: (lambda *a, key=value.name: emit(("call", key, a))) if isinstance(value, Callback)
+                          else value for key, value in kwargs.items()}
+                with listening(lambda model, ahead: emit(("waiting", model, ahead))):
+                    result = task(self._model(name), *args, **called)
+                send(("result", result))
+            except BaseException as error:  # the caller raises it as if the work had run there
+                send(("error", _portable(error)))
+
+        running = loop.run_in_executor(self._pool, work)
+        try:
+            yield ("alive",)  # taken: the caller stops counting this request as unanswered
+            while True:
+                try:
+                    event = await asyncio.wait_for(events.get(), HEARTBEAT_SECONDS)
+                except asyncio.TimeoutError:
+                    yield ("alive",)
+                    continue
+                yield event
+                if event[0] in ("result", "error"):
+                    return
+        finally:
+            gone.set()  # cancelled, timed out or done: a work still running stops at its next callback
+            del running
+
+
+def _portable(error: BaseException) -> BaseException:
+    """The exception itself when it survives pickling; else a RuntimeError naming its type (no message: it
+    could hold the user's data)."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return RuntimeError(type(error).__name__)
+
+
+def app(args: dict | None = None):
+    """A Serve application for one kind of model: `serve run serving.deployment:app kind=image preload=resnet-50`,
+    or from serving/serve.yaml. `preload` (comma-separated names) loads models before the first request."""
+    args = dict(args or {})
+    kind = args.get("kind", "image")
+    preload = tuple(n.strip() for n in str(args.get("preload", "")).split(",") if n.strip())
+    deployment = serve.deployment(ModelService, name=kind, max_ongoing_requests=ONGOING)
+    return deployment.bind(kind, preload)

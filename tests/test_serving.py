@@ -1,0 +1,170 @@
+"""The model service (Ray Serve) against the app's own process: the same records from the same task functions,
+callbacks that come back, work errors that stay themselves, cancelled requests that stop in the replica, a
+killed replica that costs a retry, and the image page running on it. One local Ray instance for the module."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import serving
+import serving.ray_serve
+import serving.tasks
+import ui.resources
+from conftest import ROOT, settled, shown
+from explainers.inputs.targets import TargetError
+from explainers.inside.image import gradcam_by_depth
+from explainers.tasks.image import ImageSettings, explain_image
+from models.runtime import configure_torch
+from serving.ray_serve import RayServe
+
+ray = pytest.importorskip("ray")
+from ray import serve  # noqa: E402  (after the check above)
+
+MODEL = "efficientnet-lite0"
+SETTINGS = ImageSettings(ig_steps=16, faithfulness=True, faithfulness_steps=8)
+METHODS = ("gradcam", "layercam", "integrated-gradients")
+
+
+@pytest.fixture(scope="module")
+def service():
+    """A local Ray with the image deployment, as `serve run serving/serve.yaml` starts it (proxy off)."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="serve",
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
+    serve.start(proxy_location="Disabled")
+    from serving.deployment import app
+
+    serve.run(app({"kind": "image", "preload": MODEL}), name="xai-image", route_prefix=None)
+    yield RayServe("127.0.0.1:6379", give_up=90)
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def here(bundled):
+    configure_torch()  # the replica's torch settings: the same sums in the same order
+    return bundled
+
+
+def same(a, b) -> None:
+    """Two records equal field by field, arrays exactly."""
+    assert type(a) is type(b)
+    if hasattr(a, "__dataclass_fields__"):
+        for field in fields(a):
+            same(getattr(a, field.name), getattr(b, field.name))
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    elif isinstance(a, (tuple, list)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            same(x, y)
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for key in a:
+            same(a[key], b[key])
+    else:
+        assert a == b
+
+
+def test_a_served_model_describes_itself_as_the_loaded_one(service, here):
+    card = service.describe("image", MODEL)
+    assert card.info == here.info and card.labels == here.labels and card.layers == here.layers
+    assert card.default_layer == here.default_layer
+    assert card.input_size(300, 451) == here.input_size(300, 451) == (224, 337)
+
+
+def test_the_service_gives_the_same_records_and_calls_back(service, here, chelsea):
+    card = service.describe("image", MODEL)
+    heard, partials = [], []
+    served = serving.run(card, explain_image, chelsea, METHODS, None, SETTINGS,
+                         progress=lambda *what: heard.append(what), partial=partials.append)
+    local = explain_image(here, chelsea, METHODS, None, SETTINGS)
+    same(served, local)
+    assert served.explanations[0].faithfulness is not None
+    assert heard[0][0].startswith("Predicting and computing the Grad-CAM")
+    assert any("gradient steps" in what for what, _, _ in heard)
+    assert partials[0].pending == ("integrated-gradients",)  # the CAMs came before the slow map
+    same(serving.run(card, gradcam_by_depth, chelsea, 285), gradcam_by_depth(here, chelsea, 285))
+
+
+def test_a_work_error_comes_back_as_itself(service, chelsea):
+    card = service.describe("image", MODEL)
+    with pytest.raises(TargetError, match="no such class"):
+        serving.run(card, explain_image, chelsea, ("gradcam",), "no such class")
+
+
+def test_only_listed_tasks_run_in_the_service(service):
+    card = service.describe("image", MODEL)
+    with pytest.raises(ValueError, match="is not a task of the image service"):
+        serving.run(card, print, "hello")
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_cancelled_request_stops_in_the_replica(service, chelsea):
+    """The caller's callback raises at the first step: the replica stops there and the model's line is free
+    at once for the next request, which would otherwise wait behind 2048 more gradient steps."""
+    card = service.describe("image", MODEL)
+    long = ImageSettings(ig_steps=2048, ig_method="riemann_trapezoid")
+
+    def progress(what, done, total):
+        if done:
+            raise Stop()
+
+    with pytest.raises(Stop):
+        serving.run(card, explain_image, chelsea, ("integrated-gradients",), None, long, progress=progress)
+    places: list[int] = []
+    from models.turns import listening
+
+    with listening(lambda model, ahead: places.append(ahead)):
+        after = serving.run(card, explain_image, chelsea, ("gradcam",))
+    assert after.explanations[0].method == "gradcam"
+    assert sum(1 for ahead in places if ahead) < 12  # at most ~3 s behind the stopped one (4 places a second)
+
+
+def test_a_replica_killed_mid_request_costs_a_retry_not_a_wrong_result(service, here, coffee):
+    card = service.describe("image", MODEL)
+    notices, killed = [], threading.Event()
+
+    def partial(report):
+        if not killed.is_set():
+            killed.set()
+            (replica,) = [a for a in ray.util.list_named_actors(all_namespaces=True)
+                          if a["name"].startswith("SERVE_REPLICA::xai-image")]
+            ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=False)
+
+    served = serving.run(card, explain_image, coffee, METHODS, None, SETTINGS, partial=partial,
+                         notice=notices.append)
+    assert killed.is_set() and notices and "trying again" in notices[0]
+    same(served, explain_image(here, coffee, METHODS, None, SETTINGS))
+
+
+def test_the_image_page_runs_on_the_service(service, monkeypatch):
+    monkeypatch.setenv("XAI_BACKEND", "ray-serve")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    serving.backend.cache_clear()
+    monkeypatch.setattr(serving, "_service", lambda: service)
+    monkeypatch.setitem(serving.tasks.LOADERS, "image", None)  # the app's process loads no model
+    ui.resources.image_model.clear()
+    try:
+        app = AppTest.from_file(str(Path(ROOT) / "app.py"), default_timeout=120)
+        app.run()
+        app.switch_page("app_pages/image/page.py").run()
+        app.text_input(key="image_model").set_value(MODEL).run()
+        app.multiselect(key="image_methods").set_value(["gradcam"])
+        settled(app.button[0].click().run())
+        assert not app.exception and not app.error
+        assert isinstance(ui.resources.image_model(MODEL), serving.Remote)
+        assert "EfficientNet-Lite0" in shown(app.caption)
+        assert "Egyptian cat" in shown(app.markdown)
+        assert len(app.get("plotly_chart")) >= 2  # predictions and the Grad-CAM
+    finally:
+        serving.backend.cache_clear()
+        ui.resources.image_model.clear()
