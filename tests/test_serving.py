@@ -168,3 +168,53 @@ def test_the_image_page_runs_on_the_service(service, monkeypatch):
     finally:
         serving.backend.cache_clear()
         ui.resources.image_model.clear()
+
+
+def test_a_batch_of_first_looks_equals_each_look_alone(here, chelsea, coffee, grace_hopper):
+    """first_looks on a stack of photos (one forward and one backward pass) against first_look on each."""
+    from explainers.tasks.image import first_look, first_looks
+    import torch
+
+    size = here.input_size(*chelsea.shape[:2])
+    photos = [chelsea, np.ascontiguousarray(coffee[:300, :451]), np.ascontiguousarray(grace_hopper[:300, :451])]
+    pixels = [here.preprocess(p) for p in photos]
+    assert all(p.shape[-2:] == size for p in pixels)
+    cams = ("gradcam", "gradcam++", "layercam")
+    targets = [None, "espresso", 285]
+    together = first_looks(here, torch.cat(pixels), here.default_layer, targets, cams)
+    for (probabilities, index, grids), alone_pixels, target in zip(together, pixels, targets):
+        p, i, g = first_look(here, alone_pixels, here.default_layer, target, cams)
+        assert index == i
+        np.testing.assert_allclose(probabilities, p, rtol=1e-4, atol=1e-6)
+        for method in cams:
+            np.testing.assert_allclose(grids[method], g[method], rtol=1e-3, atol=1e-5 * float(g[method].abs().max()))
+    assert together[1][1] == 967  # espresso, as asked
+    assert together[0][1] == int(together[0][0].argmax())  # no target: the top class
+
+
+def test_requests_arriving_together_run_their_first_look_as_one_batch(service, here, chelsea):
+    """Four students' Grad-CAM requests at once: the replica runs batches of more than one, and each student
+    gets the map of their own photo (flipped, shifted, darker: four different ones of one size)."""
+    card = service.describe("image", MODEL)
+    photos = [chelsea, chelsea[:, ::-1].copy(), np.roll(chelsea, 40, axis=1), (chelsea * 0.6).astype(np.uint8)]
+    handle = serve.get_deployment_handle("image", app_name="xai-image")
+    before = handle.batches.remote().result()
+    results: list = [None] * len(photos)
+    start = threading.Barrier(len(photos))
+
+    def student(i):
+        start.wait()
+        results[i] = serving.run(card, explain_image, photos[i], ("gradcam",))
+
+    threads = [threading.Thread(target=student, args=(i,)) for i in range(len(photos))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sizes = handle.batches.remote().result()[len(before):]
+    assert sum(sizes) == len(photos) and max(sizes) > 1
+    for photo, served in zip(photos, results):
+        alone = explain_image(here, photo, ("gradcam",))
+        assert served.target.index == alone.target.index
+        a, b = served.explanations[0].scores, alone.explanations[0].scores
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5 * float(np.abs(b).max()))

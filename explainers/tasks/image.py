@@ -1,10 +1,11 @@
 """Explain an image classifier's decision: predictions plus any of the image methods, in one call.
 
-All model work for one request happens under the model's lock, in this order: one forward pass
-(predictions and, for the CAM family, the feature map), one backward pass shared by every CAM
-variant, then the gradient sampling methods, then the perturbation methods (LIME, Kernel SHAP and
-Occlusion, on the explained class's probability), each map's faithfulness right after it (the
-references once, with the first). Nothing here keeps state between calls. `progress(what, done,
+A request takes two turns on the model (models/turns.py). The first look: one forward pass (predictions
+and, for the CAM family, the feature map) and one backward pass shared by every CAM variant; a model
+service may run many requests' first looks as one batch (`first_looks`). Then, if the request needs
+more: the gradient sampling methods, then the perturbation methods (LIME, Kernel SHAP and Occlusion, on
+the explained class's probability), each map's faithfulness right after it (the references once, with
+the first). Nothing here keeps state between calls. `progress(what, done,
 total)` hears about long work as it goes; `partial(report)` gets the report so far after each step,
 so a page can draw the Grad-CAM family while the slower methods run. An exception raised in either
 (a cancelled request) stops the work and releases the lock.
@@ -13,6 +14,7 @@ so a page can draw the Grad-CAM family while the slower methods run. An exceptio
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 
 import cv2
@@ -109,6 +111,7 @@ def explain_image(
     settings: ImageSettings = ImageSettings(),
     progress: Progress | None = None,
     partial: Callable[[ImageReport], None] | None = None,
+    look: Look | None = None,
 ) -> ImageReport:
     unknown = [m for m in methods if m not in methods_for(classifier)]
     if unknown:
@@ -127,15 +130,16 @@ def explain_image(
     image = shrink_to(rgb, DISPLAY_LONG_SIDE)
     order = {m: i for i, m in enumerate(methods)}
     explanations: list[ImageExplanation] = []
-    with classifier.lock:
-        report("Predicting" + (f" and computing the {', '.join(METHOD_NAMES[m] for m in cams)}" if cams else ""), 0, 1)
-        pixels = classifier.preprocess(rgb)
-        with torch.no_grad():
-            logits, feature = classifier.forward_from(pixels, layer) if classifier.layers else (classifier.logits(pixels), None)
-        probabilities = logits.detach().softmax(-1)[0]
-        predictions = _top(probabilities, classifier.labels)
-        index = resolve_target(target, classifier.labels, default=predictions[0].index)
-        chosen = Prediction(index, classifier.labels[index], float(probabilities[index]))
+    resolve_target(target, classifier.labels, default=0)  # a class the model does not have: before any model work
+    report("Predicting" + (f" and computing the {', '.join(METHOD_NAMES[m] for m in cams)}" if cams else ""), 0, 1)
+    pixels = classifier.preprocess(rgb)
+    # The first look in a turn of its own (with others' first looks, when `look` batches them): every student
+    # sees predictions and the CAM family before anyone's slower maps run.
+    probabilities, index, grids = (look or first_look)(classifier, pixels, layer, target, tuple(cams))
+    predictions = _top(probabilities, classifier.labels)
+    chosen = Prediction(index, classifier.labels[index], float(probabilities[index]))
+    # The rest in a second turn, when it needs the model: faithfulness and the slower maps.
+    with classifier.lock if slow or settings.faithfulness else nullcontext():
         faithful = _Faithfulness(classifier, pixels, index, settings, report) if settings.faithfulness else None
 
         def so_far(done: bool = False) -> ImageReport:
@@ -161,14 +165,8 @@ def explain_image(
                                     photo_shape=tuple(rgb.shape[:2]), **extra)
 
         if cams:
-            (gradient,) = torch.autograd.grad(logits[0, index], feature)
-            A, G = feature.detach()[0], gradient[0]
-            maps = []
-            for method in cams:
-                cam = CAM_VARIANTS[method](A, G)
-                maps.append(record(method, upsample(cam, pixels.shape[-2:]), False, layer=layer,
-                                   params={"layer": layer}, grid=cam.float().numpy()))
-            add(maps)
+            add([record(method, upsample(grids[method], pixels.shape[-2:]), False, layer=layer,
+                        params={"layer": layer}, grid=grids[method].float().numpy()) for method in cams])
         if "integrated-gradients" in methods:
             label = starting("integrated-gradients")
             baseline = _baseline(classifier, pixels, settings.ig_baseline, settings.seed)
@@ -195,6 +193,37 @@ def explain_image(
                                                              report, starting):
                 add([record(method, scores, True, params=params)])
     return so_far(done=True)
+
+
+Look = Callable[..., tuple[torch.Tensor, int, dict[str, torch.Tensor]]]  # first_look's signature
+
+
+def first_look(classifier: ImageClassifier, pixels: torch.Tensor, layer: str | None, target: int | str | None,
+               cams: tuple[str, ...]) -> tuple[torch.Tensor, int, dict[str, torch.Tensor]]:
+    """(probabilities, explained class, {CAM method: grid}) for one input, in its own turn on the model."""
+    return first_looks(classifier, pixels, layer, [target], cams)[0]
+
+
+def first_looks(classifier: ImageClassifier, batch: torch.Tensor, layer: str | None, targets: Sequence,
+                cams: tuple[str, ...]) -> list[tuple[torch.Tensor, int, dict[str, torch.Tensor]]]:
+    """first_look for a batch of same-size inputs (N, 3, h, w), each with its own target, in one forward and
+    one backward pass: the gradient of the sum of each input's class score is each input's own gradient (the
+    network is in eval mode: no input's output depends on another's), so every look equals its look alone."""
+    with classifier.lock:
+        with torch.no_grad():
+            logits, feature = classifier.forward_from(batch, layer) if classifier.layers else (classifier.logits(batch), None)
+        probabilities = logits.detach().softmax(-1)
+        indices = [resolve_target(target, classifier.labels, default=int(row.argmax()))
+                   for target, row in zip(targets, probabilities)]
+        grids: list[dict[str, torch.Tensor]] = [{} for _ in indices]
+        if cams:
+            chosen = logits[torch.arange(len(indices)), torch.tensor(indices)]
+            (gradient,) = torch.autograd.grad(chosen.sum(), feature)
+            A, G = feature.detach(), gradient
+            for i, maps in enumerate(grids):
+                for method in cams:
+                    maps[method] = CAM_VARIANTS[method](A[i], G[i])
+    return [(p, i, maps) for p, i, maps in zip(probabilities, indices, grids)]
 
 
 def _perturbation_maps(classifier, rgb, pixels, index: int, methods, settings: ImageSettings, report, starting):
