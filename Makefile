@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser run test bench weight load prefetch serve serve-stop
+.PHONY: setup browser nginx run test bench weight load prefetch serve serve-stop
 
 setup: $(VENV)/.installed
 
@@ -15,6 +15,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 # Debian's Chromium for the real-browser tests (Playwright cannot download browsers here).
 browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+# Debian's nginx, for the test of two app replicas behind deploy/nginx-replicas.conf (run as this user, on loopback).
+nginx:
+	@test -x /usr/sbin/nginx || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nginx; }
 
 run: setup
 	$(VENV)/bin/streamlit run app.py
@@ -28,7 +32,7 @@ serve: setup
 serve-stop:
 	$(VENV)/bin/ray stop
 
-test: setup browser
+test: setup browser nginx
 	$(PY) -m pytest
 
 bench: setup

@@ -43,12 +43,13 @@ def free_port() -> int:
 class LiveServer:
     """`<launcher> run app.py` on a free loopback port; `launcher` may be a script that wraps Streamlit."""
 
-    def __init__(self, launcher=STREAMLIT, startup_seconds: float = 90):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self, launcher=STREAMLIT, startup_seconds: float = 90, base_path: str = "", port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}" + (f"/{base_path}" if base_path else "")
         self.output: list[str] = []
         self.process = subprocess.Popen(
-            [*launcher, "run", "app.py", "--server.port", str(self.port), "--server.address", "127.0.0.1"],
+            [*launcher, "run", "app.py", "--server.port", str(self.port), "--server.address", "127.0.0.1",
+             *(("--server.baseUrlPath", base_path) if base_path else ())],
             cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )

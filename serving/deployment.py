@@ -99,11 +99,15 @@ class ModelService:
                     raise ValueError(f"{getattr(task, '__name__', task)!r} is not a task of the {self.kind} service")
                 called = {key: (lambda *a, key=value.name: emit(("call", key, a))) if isinstance(value, Callback)
                           else value for key, value in kwargs.items()}
-                if task in BATCHED and self.batch > 1:
+
+                def place(model: str, ahead: int) -> None:
+                    emit(("waiting", model, ahead))
+
+                if task in BATCHED and self.batch > 1:  # the batch waits in the model's line for its requests
                     keyword, batched = BATCHED[task]
                     called[keyword] = lambda *request: asyncio.run_coroutine_threadsafe(
-                        self._looks((batched, *request)), loop).result().outcome()
-                with listening(lambda model, ahead: emit(("waiting", model, ahead))):
+                        self._looks((batched, place, *request)), loop).result().outcome()
+                with listening(place):
                     result = task(self._model(name), *args, **called)
                 send(("result", result))
             except BaseException as error:  # the caller raises it as if the work had run there
@@ -125,24 +129,34 @@ class ModelService:
             gone.set()  # cancelled, timed out or done: a work still running stops at its next callback
             del running
 
-
     @serve.batch(max_batch_size=BATCH, batch_wait_timeout_s=BATCH_WAIT_SECONDS)
     async def _looks(self, requests: list[tuple]) -> list[_Outcome]:
-        """Requests' first looks that arrived together, each (batch function, model, pixels (1, 3, h, w), then
-        the function's other arguments, target third): stacked by model, size and arguments and run one batch
-        per group, on a work thread. Each gets its own outcome: a failing group fails only its requests."""
+        """Requests' first looks that arrived together, each (batch function, the request's place listener, then
+        first_look's arguments: model, pixels (1, 3, h, w), layer, target, CAM methods): stacked by model, size,
+        layer and methods, one batch per group, on a thread of its own; while a batch waits for its turn on the
+        model, each of its requests hears its place. Each gets its own outcome: a failing group fails only its
+        own requests."""
         return await asyncio.get_running_loop().run_in_executor(self._batcher, self._run_looks, requests)
 
     def _run_looks(self, requests: list[tuple]) -> list[_Outcome]:
         groups: dict[tuple, list[int]] = {}
-        for i, (batched, model, pixels, layer, target, *rest) in enumerate(requests):
+        for i, (batched, _, model, pixels, layer, target, *rest) in enumerate(requests):
             groups.setdefault((batched, id(model), tuple(pixels.shape), layer, *rest), []).append(i)
         outcomes: list[_Outcome] = [None] * len(requests)  # type: ignore[list-item]
         for members in groups.values():
-            batched, model, _, layer, _, *rest = requests[members[0]]
+            batched, _, model, _, layer, _, *rest = requests[members[0]]
+
+            def place(name: str, ahead: int, members=members) -> None:
+                for i in members:
+                    try:
+                        requests[i][1](name, ahead)
+                    except Stopped:  # a cancelled request: it stops at its own next step
+                        pass
+
             try:
-                stacked = torch.cat([requests[i][2] for i in members])
-                results = batched(model, stacked, layer, [requests[i][4] for i in members], *rest)
+                stacked = torch.cat([requests[i][3] for i in members])
+                with listening(place):
+                    results = batched(model, stacked, layer, [requests[i][5] for i in members], *rest)
                 self.batch_sizes.append(len(members))
                 for i, result in zip(members, results):
                     outcomes[i] = _Outcome(result)
