@@ -23,12 +23,13 @@ import pickle
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import torch
 from ray import serve
 
 from models.runtime import configure_torch
-from models.turns import listening
+from models.turns import LISTEN_SECONDS, listening
 
 from .errors import Stopped
 from .tasks import BATCHED, LOADERS, TASKS
@@ -103,10 +104,9 @@ class ModelService:
                 def place(model: str, ahead: int) -> None:
                     emit(("waiting", model, ahead))
 
-                if task in BATCHED and self.batch > 1:  # the batch waits in the model's line for its requests
+                if task in BATCHED and self.batch > 1:
                     keyword, batched = BATCHED[task]
-                    called[keyword] = lambda *request: asyncio.run_coroutine_threadsafe(
-                        self._looks((batched, place, *request)), loop).result().outcome()
+                    called[keyword] = lambda *request: self._look(loop, batched, place, request)
                 with listening(place):
                     result = task(self._model(name), *args, **called)
                 send(("result", result))
@@ -128,6 +128,24 @@ class ModelService:
         finally:
             gone.set()  # cancelled, timed out or done: a work still running stops at its next callback
             del running
+
+    def _look(self, loop, batched, place, request: tuple):
+        """A first look through the batcher. Until its batch is in the model's line (and tells its place), every
+        request in that line is ahead of this one: the place heard meanwhile."""
+        told = threading.Event()
+
+        def batch_place(model: str, ahead: int) -> None:
+            told.set()
+            place(model, ahead)
+
+        future = asyncio.run_coroutine_threadsafe(self._looks((batched, batch_place, *request)), loop)
+        while True:
+            try:
+                return future.result(timeout=LISTEN_SECONDS).outcome()
+            except FutureTimeout:
+                line = request[0].lock.line()
+                if not told.is_set() and line.running + line.waiting:
+                    place(line.model, line.running + line.waiting)
 
     @serve.batch(max_batch_size=BATCH, batch_wait_timeout_s=BATCH_WAIT_SECONDS)
     async def _looks(self, requests: list[tuple]) -> list[_Outcome]:

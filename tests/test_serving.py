@@ -4,7 +4,9 @@ killed replica that costs a retry, and the image page running on it. One local R
 
 from __future__ import annotations
 
+import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from pathlib import Path
 
@@ -51,6 +53,19 @@ def here(bundled):
     return bundled
 
 
+def off_the_event_loop(test):
+    """Playwright's sync API (the session's browser, when browser tests ran first) keeps an asyncio loop running
+    in the main thread, where Ray Serve's blocking handle calls refuse to run: the test body gets a thread of
+    its own, as a page's request has in the app."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(test, *args, **kwargs).result()
+
+    return run
+
+
 def same(a, b) -> None:
     """Two records equal field by field, arrays exactly."""
     assert type(a) is type(b)
@@ -71,6 +86,7 @@ def same(a, b) -> None:
         assert a == b
 
 
+@off_the_event_loop
 def test_a_served_model_describes_itself_as_the_loaded_one(service, here):
     card = service.describe("image", MODEL)
     assert card.info == here.info and card.labels == here.labels and card.layers == here.layers
@@ -78,6 +94,7 @@ def test_a_served_model_describes_itself_as_the_loaded_one(service, here):
     assert card.input_size(300, 451) == here.input_size(300, 451) == (224, 337)
 
 
+@off_the_event_loop
 def test_the_service_gives_the_same_records_and_calls_back(service, here, chelsea):
     card = service.describe("image", MODEL)
     heard, partials = [], []
@@ -92,12 +109,14 @@ def test_the_service_gives_the_same_records_and_calls_back(service, here, chelse
     same(serving.run(card, gradcam_by_depth, chelsea, 285), gradcam_by_depth(here, chelsea, 285))
 
 
+@off_the_event_loop
 def test_a_work_error_comes_back_as_itself(service, chelsea):
     card = service.describe("image", MODEL)
     with pytest.raises(TargetError, match="no such class"):
         serving.run(card, explain_image, chelsea, ("gradcam",), "no such class")
 
 
+@off_the_event_loop
 def test_only_listed_tasks_run_in_the_service(service):
     card = service.describe("image", MODEL)
     with pytest.raises(ValueError, match="is not a task of the image service"):
@@ -108,6 +127,7 @@ class Stop(Exception):
     pass
 
 
+@off_the_event_loop
 def test_a_cancelled_request_stops_in_the_replica(service, chelsea):
     """The caller's callback raises at the first step: the replica stops there and the model's line is free
     at once for the next request, which would otherwise wait behind 2048 more gradient steps."""
@@ -129,6 +149,7 @@ def test_a_cancelled_request_stops_in_the_replica(service, chelsea):
     assert sum(1 for ahead in places if ahead) < 12  # at most ~3 s behind the stopped one (4 places a second)
 
 
+@off_the_event_loop
 def test_a_replica_killed_mid_request_costs_a_retry_not_a_wrong_result(service, here, coffee):
     card = service.describe("image", MODEL)
     notices, killed = [], threading.Event()
@@ -192,6 +213,7 @@ def test_a_batch_of_first_looks_equals_each_look_alone(here, chelsea, coffee, gr
     assert together[0][1] == int(together[0][0].argmax())  # no target: the top class
 
 
+@off_the_event_loop
 def test_requests_arriving_together_run_their_first_look_as_one_batch(service, here, chelsea):
     """Four students' Grad-CAM requests at once: the replica runs batches of more than one, and each student
     gets the map of their own photo (flipped, shifted, darker: four different ones of one size)."""
