@@ -37,7 +37,7 @@ from serving.deployment import BATCH  # noqa: E402
 STUDENTS = 8
 
 
-def photos(classifier, count: int) -> list[np.ndarray]:
+def photos(count: int) -> list[np.ndarray]:
     """`count` different photos of one size: the gallery's, cropped to a common shape, then flipped as needed."""
     decoded = [decode_image(sample_bytes(s)).rgb for s in SAMPLES]
     h = min(p.shape[0] for p in decoded)
@@ -67,7 +67,6 @@ def on_serve(model: str, rgbs, repeats: int) -> dict:
     import ray
     from ray import serve
 
-    import serving
     from serving.deployment import app
     from serving.ray_serve import RayServe
 
@@ -117,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     configure_torch()
     classifier = load_image_classifier(args.model)
-    rgbs = photos(classifier, STUDENTS)
+    rgbs = photos(STUDENTS)
     shape = classifier.input_size(*rgbs[0].shape[:2])
     print(f"{classifier.info.name}, {STUDENTS} different photos of {rgbs[0].shape[1]} x {rgbs[0].shape[0]} "
           f"(model input {shape[1]} x {shape[0]}), Grad-CAM, {torch.get_num_threads()} torch threads, median of {args.repeats}")

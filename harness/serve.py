@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 from .live import ROOT
 
 
-
-
 class ModelService:
     def __init__(self, startup_seconds: float = 180):
-        import sys
-        from pathlib import Path
-
         bin_dir = Path(sys.executable).parent
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
         self.ray, self.serve = str(bin_dir / "ray"), str(bin_dir / "serve")
@@ -36,8 +33,6 @@ class ModelService:
 
     def _wait_until_ready(self, seconds: float) -> None:
         """Until every application runs (asked through Ray: `serve status` would need Ray's dashboard)."""
-        import sys
-
         ask = ("import ray, time\nfrom ray import serve\nray.init(address='auto', log_to_driver=False)\n"
                f"deadline = time.monotonic() + {seconds}\n"
                "while time.monotonic() < deadline:\n"
