@@ -58,6 +58,8 @@ class Encoding:
 
 
 class TextClassifier:
+    zero_shot = False  # a classifier with its own labels (a ZeroShotEncoder makes one per set of descriptions)
+
     def __init__(
         self,
         network: nn.Module,

@@ -33,6 +33,7 @@ SIMILARITY_SCALE = 20.0
 class ZeroShotEncoder:
     """The bundled sentence encoder; `classifier(descriptions)` makes a classifier for any labels."""
 
+    zero_shot = True
     how = (
         "Zero-shot: the text's average MiniLM embedding is compared with the embedding of each label's "
         "description; the most similar description wins (cosine similarity x 20, then softmax)."

@@ -18,7 +18,8 @@ from .cards import Remote
 from .errors import ServiceError, ServiceTimeout, ServiceUnavailable
 
 BACKENDS = ("in-process", "ray-serve")
-__all__ = ["BACKENDS", "Remote", "ServiceError", "ServiceTimeout", "ServiceUnavailable", "backend", "load", "run"]
+__all__ = ["BACKENDS", "Remote", "ServiceError", "ServiceTimeout", "ServiceUnavailable", "backend", "load", "run",
+           "variant"]
 
 
 @functools.cache
@@ -39,7 +40,7 @@ def _service():
 
 
 def load(kind: str, name: str):
-    """The model `name` of `kind` ("image"): loaded here, or described by the model service."""
+    """The model `name` of `kind` ("image", "text", "clip"): loaded here, or described by the model service."""
     if backend() == "ray-serve":
         return _service().describe(kind, name)
     from models.runtime import configure_torch
@@ -48,6 +49,14 @@ def load(kind: str, name: str):
 
     configure_torch()
     return LOADERS[kind](name)
+
+
+def variant(model, variant):
+    """A zero-shot model's classifier for `variant` (its labels' descriptions): made here, or described by the
+    model service, which makes it there when a task first runs on it."""
+    if isinstance(model, Remote):
+        return _service().describe(model.kind, (model.name, variant))
+    return model.classifier(variant)
 
 
 def run(model, task: Callable, *args, notice: Callable[[str], None] | None = None, **kwargs):

@@ -70,7 +70,10 @@ class ModelService:
         for name in preload:
             self._model(name)
 
-    def _model(self, name: str):
+    def _model(self, name: str | tuple):
+        if isinstance(name, tuple):  # (name, variant): the model's classifier for it, cached on the model
+            base, variant = name
+            return self._model(base).classifier(variant)
         with self._loading:
             if name not in self._models:
                 self._models[name] = LOADERS[self.kind](name)
@@ -209,13 +212,16 @@ def _portable(error: BaseException) -> BaseException:
 
 
 def app(args: dict | None = None):
-    """A Serve application for one kind of model: `serve run serving.deployment:app kind=image preload=resnet-50`,
-    or from serving/serve.yaml. `preload` (comma-separated names) loads models before the first request;
-    `batch` (default 4; 1: off) and `batch_wait_ms` (default 20) set the batching of first looks."""
+    """A Serve application for one kind of model (image, text or clip):
+    `serve run serving.deployment:app kind=image preload=resnet-50`, or from serving/serve.yaml. `preload`
+    (comma-separated names) loads models before the first request; `batch` (default 4; 1: off) and
+    `batch_wait_ms` (default 20) set the batching of first looks; `num_cpus` (default 1) is what Ray books
+    for each replica (serve.yaml's ray_actor_options say the same)."""
     args = dict(args or {})
     kind = args.get("kind", "image")
     preload = tuple(n.strip() for n in str(args.get("preload", "")).split(",") if n.strip())
     batch = int(args.get("batch", BATCH))
     batch_wait = float(args.get("batch_wait_ms", BATCH_WAIT_SECONDS * 1000)) / 1000
-    deployment = serve.deployment(ModelService, name=kind, max_ongoing_requests=ONGOING)
+    deployment = serve.deployment(ModelService, name=kind, max_ongoing_requests=ONGOING,
+                                  ray_actor_options={"num_cpus": float(args.get("num_cpus", 1))})
     return deployment.bind(kind, preload, batch, batch_wait)

@@ -44,7 +44,7 @@ class RayServe:
         self.taken, self.silent, self.give_up, self.retry = taken, silent, give_up, retry
         self._connecting = threading.Lock()
 
-    def describe(self, kind: str, name: str) -> Remote:
+    def describe(self, kind: str, name: str | tuple) -> Remote:
         """The model's card, from one attempt (a page waits for it): ServiceUnavailable if no replica answers."""
         return Remote(kind, name, self._attempt(kind, name, DESCRIBE[kind], (), {}, {}))
 

@@ -53,13 +53,18 @@ def press_explain(page: Page) -> None:
 DEFAULT_IMAGE_FIGURES = 4
 
 
-def wait_for_figures(page: Page, count: int) -> None:
+def wait_for_figures(page: Page, count: int, timeout: float = SLOW) -> None:
     """`count` figures once the request is over: while the image page shows a request's first maps, its run
-    goes on and what an earlier run drew beyond them may still be on the page."""
+    goes on and what an earlier run drew beyond them may still be on the page. On a timeout the message says
+    what the page showed (its progress bar, its messages)."""
     figures = page.locator(".js-plotly-plot")
-    expect(figures).to_have_count(count, timeout=SLOW)
-    expect(page.get_by_test_id("stProgress")).to_have_count(0, timeout=SLOW)
-    expect(figures).to_have_count(count, timeout=SLOW)
+    try:
+        expect(figures).to_have_count(count, timeout=timeout)
+        expect(page.get_by_test_id("stProgress")).to_have_count(0, timeout=timeout)
+        expect(figures).to_have_count(count, timeout=timeout)
+    except AssertionError as error:
+        shown = page.locator("[data-testid=stProgress], [data-testid=stAlert], [data-testid=stException]")
+        raise AssertionError(f"{error}\nThe page showed: {shown.all_inner_texts()}") from None
 
 
 def add_options(page: Page, label: str, options) -> None:

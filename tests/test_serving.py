@@ -1,6 +1,7 @@
-"""The model service (Ray Serve) against the app's own process: the same records from the same task functions,
-callbacks that come back, work errors that stay themselves, cancelled requests that stop in the replica, a
-killed replica that costs a retry, and the image page running on it. One local Ray instance for the module."""
+"""The model service (Ray Serve) against the app's own process: the same records from the same task functions
+(image, text and image-text models), callbacks that come back, work errors that stay themselves, cancelled
+requests that stop in the replica, a killed replica that costs a retry, and the pages running on it. One local
+Ray instance for the module, with the three deployments of serving/serve.yaml."""
 
 from __future__ import annotations
 
@@ -21,8 +22,14 @@ import ui.resources
 from conftest import ROOT, settled, shown
 from explainers.inputs.targets import TargetError
 from explainers.inside.image import gradcam_by_depth
+from explainers.inside.clip import inside_clip
+from explainers.inside.text import inside_text
+from explainers.evaluation.text_sanity import with_text_sanity
+from explainers.tasks.clip import ClipSettings, PromptError, explain_image_text
 from explainers.tasks.image import ImageSettings, explain_image
+from explainers.tasks.text import TextSettings, explain_text
 from models.runtime import configure_torch
+from models.text_models import DEFAULT_DESCRIPTIONS
 from serving.ray_serve import RayServe
 
 ray = pytest.importorskip("ray")
@@ -31,17 +38,20 @@ from ray import serve  # noqa: E402  (after the check above)
 MODEL = "efficientnet-lite0"
 SETTINGS = ImageSettings(ig_steps=16, faithfulness=True, faithfulness_steps=8)
 METHODS = ("gradcam", "layercam", "integrated-gradients")
+TEXT_MODEL, CLIP_MODEL = "minilm", "conse"  # the bundled ones, as offline names resolve
 
 
 @pytest.fixture(scope="module")
 def service():
-    """A local Ray with the image deployment, as `serve run serving/serve.yaml` starts it (proxy off)."""
+    """A local Ray with the three deployments, as `serve run serving/serve.yaml` starts them (proxy off)."""
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, namespace="serve",
              runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})
     serve.start(proxy_location="Disabled")
     from serving.deployment import app
 
     serve.run(app({"kind": "image", "preload": MODEL}), name="xai-image", route_prefix=None)
+    for kind, name in (("text", TEXT_MODEL), ("clip", CLIP_MODEL)):  # half a CPU each, as in serve.yaml
+        serve.run(app({"kind": kind, "preload": name, "num_cpus": 0.5}), name=f"xai-{kind}", route_prefix=None)
     yield RayServe("127.0.0.1:6379", give_up=90)
     serve.shutdown()
     ray.shutdown()
@@ -173,7 +183,7 @@ def test_the_image_page_runs_on_the_service(service, monkeypatch):
     serving.backend.cache_clear()
     monkeypatch.setattr(serving, "_service", lambda: service)
     monkeypatch.setitem(serving.tasks.LOADERS, "image", None)  # the app's process loads no model
-    ui.resources.image_model.clear()
+    ui.resources._served.clear()
     try:
         app = AppTest.from_file(str(Path(ROOT) / "app.py"), default_timeout=120)
         app.run()
@@ -188,7 +198,7 @@ def test_the_image_page_runs_on_the_service(service, monkeypatch):
         assert len(app.get("plotly_chart")) >= 2  # predictions and the Grad-CAM
     finally:
         serving.backend.cache_clear()
-        ui.resources.image_model.clear()
+        ui.resources._served.clear()
 
 
 def test_a_batch_of_first_looks_equals_each_look_alone(here, chelsea, coffee, grace_hopper):
@@ -240,3 +250,87 @@ def test_requests_arriving_together_run_their_first_look_as_one_batch(service, h
         assert served.target.index == alone.target.index
         a, b = served.explanations[0].scores, alone.explanations[0].scores
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5 * float(np.abs(b).max()))
+
+
+@off_the_event_loop
+def test_the_text_service_gives_the_same_records_for_a_zero_shot_variant(service, minilm_encoder):
+    """The encoder's card names no labels; its classifier for a set of descriptions is made in the replica and
+    gives the records the same classifier gives here, sanity check and the inside view included."""
+    configure_torch()
+    encoder = service.describe("text", TEXT_MODEL)
+    assert encoder.zero_shot and encoder.info == minilm_encoder.info and encoder.how == minilm_encoder.how
+    descriptions = (*DEFAULT_DESCRIPTIONS, ("neutral", "This review is neither good nor bad."))
+    card = serving.variant(encoder, descriptions)
+    local = minilm_encoder.classifier(descriptions)
+    assert card.name == (TEXT_MODEL, descriptions) and not card.zero_shot
+    assert card.labels == local.labels == ("negative", "positive", "neutral") and card.identity == local.identity
+    text = "The plot was dull but the acting was excellent."
+    methods = ("integrated-gradients", "occlusion", "attention", "rollout")
+    settings = TextSettings(ig_steps=16, faithfulness=True, faithfulness_steps=6)
+    heard = []
+    served = serving.run(card, explain_text, text, methods, None, settings, progress=lambda *w: heard.append(w))
+    same(served, explain_text(local, text, methods, None, settings))
+    assert served.attribution is not None and served.attribution.faithfulness is not None
+    assert any(what.startswith("Integrated Gradients") for what, _, _ in heard)
+    same(serving.run(card, with_text_sanity, served, settings), with_text_sanity(local, served, settings))
+    same(serving.run(card, inside_text, text), inside_text(local, text))
+
+
+@off_the_event_loop
+def test_the_image_text_service_gives_the_same_records(service, conse, chelsea, coffee):
+    configure_torch()
+    card = service.describe("clip", CLIP_MODEL)
+    assert card.info == conse.info and card.layers == conse.layers and card.has_attention == conse.has_attention
+    prompts = ("a photo of a cat", "a cup of coffee")
+    settings = ClipSettings(ig_steps=16, faithfulness=True, faithfulness_steps=6)
+    methods = ("gradcam", "text-integrated-gradients")
+    served = serving.run(card, explain_image_text, [chelsea, coffee], prompts, methods, None, settings,
+                         every_prompt=True)
+    same(served, explain_image_text(conse, [chelsea, coffee], prompts, methods, None, settings, every_prompt=True))
+    assert served.maps and served.maps[0].faithfulness is not None
+    same(serving.run(card, inside_clip, [chelsea], prompts, ["cat"]), inside_clip(conse, [chelsea], prompts, ["cat"]))
+    with pytest.raises(PromptError):
+        serving.run(card, explain_image_text, [chelsea], ("",), ())
+
+
+def test_the_text_and_image_text_pages_run_on_the_service(service, monkeypatch):
+    """Both pages with the app's process holding no model: a zero-shot label set of the class's own, explained."""
+    monkeypatch.setenv("XAI_BACKEND", "ray-serve")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    serving.backend.cache_clear()
+    monkeypatch.setattr(serving, "_service", lambda: service)
+    for kind in ("text", "clip"):
+        monkeypatch.setitem(serving.tasks.LOADERS, kind, None)
+    ui.resources._served.clear()
+    ui.resources._served_variant.clear()
+    try:
+        app = AppTest.from_file(str(Path(ROOT) / "app.py"), default_timeout=120)
+        app.run()
+        app.switch_page("app_pages/text/page.py").run()
+        app.text_input(key="text_model").set_value(TEXT_MODEL).run()
+        assert not app.exception and not app.error
+        app.multiselect(key="text_methods").set_value(["integrated-gradients"])
+        app.text_area(key="text_input").set_value("What a wonderful, moving film.")
+        settled(app.button[0].click().run())
+        assert not app.exception and not app.error
+        assert isinstance(ui.resources.text_model(TEXT_MODEL), serving.Remote)
+        assert "MiniLM" in shown(app.caption)
+        assert "positive" in shown(app.markdown)
+        assert len(app.get("plotly_chart")) >= 2  # predictions and the token attributions
+
+        app.switch_page("app_pages/clip/page.py").run()
+        app.text_input(key="clip_model").set_value(CLIP_MODEL).run()
+        assert not app.exception and not app.error
+        app.multiselect(key="clip_samples").set_value(["Cat (Chelsea)"]).run()
+        app.multiselect(key="clip_methods").set_value(["gradcam"])
+        app.text_area(key="clip_prompts").set_value("cat\ncoffee")
+        app.text_input(key="clip_template").set_value("a photo of a {}")
+        settled(app.button[0].click().run())
+        assert not app.exception and not app.error
+        assert isinstance(ui.resources.image_text_model(CLIP_MODEL), serving.Remote)
+        assert app.selectbox(key="clip_target").value == 0  # the best match: "a photo of a cat"
+        assert len(app.get("plotly_chart")) >= 2
+    finally:
+        serving.backend.cache_clear()
+        ui.resources._served.clear()
+        ui.resources._served_variant.clear()

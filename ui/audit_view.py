@@ -30,13 +30,13 @@ from explainers.reports.audit import render
 from explainers.reports.pdf import PdfError, find_chromium, html_to_pdf
 from models.image_models import DEFAULT_IMAGE_MODEL
 from models.image_text_models import DEFAULT_CLIP_MODEL
-from models.text_models import DEFAULT_DESCRIPTIONS, DEFAULT_TEXT_MODEL, ZeroShotEncoder
+from models.text_models import DEFAULT_DESCRIPTIONS, DEFAULT_TEXT_MODEL
 
 from .presenter import plot
 from .evidence import download
 from .jobs import Cancelled, server_jobs, watch, watcher_id
 from .markdown import plain
-from .resources import image_classifier, image_text_model, sha256, text_model
+from .resources import image_classifier, local_image_text_model, local_text_model, sha256
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,15 +63,16 @@ class Request:
 
 
 def shared_model(task: str, name: str) -> tuple[Loaded, str, str]:
-    """The server's shared model for `task` (the other pages' cache), what identifies it, and how it decides."""
+    """The server's shared model for `task` in this process (the other pages' too, unless they use the model
+    service: audits always run here), what identifies it, and how it decides."""
     if task == "image":
         model = image_classifier(name)
         return Loaded(model, model.labels, model.info), f"{model.info.name}|{model.info.source}", ""
     if task == "text":
-        model = text_model(name)
-        model = model.classifier(DEFAULT_DESCRIPTIONS) if isinstance(model, ZeroShotEncoder) else model
+        model = local_text_model(name)
+        model = model.classifier(DEFAULT_DESCRIPTIONS) if model.zero_shot else model
         return Loaded(model, model.labels, model.info), model.identity, model.how
-    model = image_text_model(name)
+    model = local_image_text_model(name)
     return Loaded(model, (), model.info), f"{model.info.name}|{model.info.source}", model.how
 
 

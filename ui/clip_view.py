@@ -9,6 +9,9 @@ from functools import partial
 
 import streamlit as st
 
+import serving
+from serving import ServiceError
+
 from explainers.evaluation.clip_sanity import with_clip_sanity
 from explainers.evaluation.faithfulness import MIN_STEPS
 from explainers.evaluation.sanity import SanityError
@@ -110,15 +113,16 @@ def run(model, images, decoded, request: Request, names: list[str]) -> None:
     key = ("clip", tuple(i.key for i in images), f"{model.info.name}|{model.info.source}", request)
     rgbs = [d.rgb for d in decoded]
 
-    def work(job):
-        progress = job.report
-        report = explain_image_text(model, rgbs, request.prompts, request.methods, None, request.settings,
-                                    request.template, request.image_index, every_prompt=True, progress=progress)
+    def work(job):  # here or in the model service (serving/)
+        report = serving.run(model, explain_image_text, rgbs, request.prompts, request.methods, None,
+                             request.settings, request.template, request.image_index, every_prompt=True,
+                             progress=job.report, notice=job.note)
         if request.sanity and report.maps:
             def step(done: int, total: int) -> None:
-                progress(f"Sanity check: {done} of {total} recomputations on a randomised copy", done, total)
+                job.report(f"Sanity check: {done} of {total} recomputations on a randomised copy", done, total)
 
-            report = with_clip_sanity(model, rgbs[request.image_index], report, request.settings, step)
+            report = serving.run(model, with_clip_sanity, rgbs[request.image_index], report, request.settings,
+                                 progress=step, notice=job.note)
         return report
 
     job = server_jobs("clip").start(key, work, "Explaining…", watcher_id())
@@ -136,7 +140,7 @@ def follow() -> None:
         st.session_state["clip_result"] = (watch(job, "clip_cancel", slot), names, image_index)
     except Cancelled:
         slot.info("Cancelled. Press Explain to start again.")
-    except (PromptError, SanityError) as error:
+    except (PromptError, SanityError, ServiceError) as error:
         slot.error(plain(error))
     except Exception as error:  # never show a traceback, a path or the user's data
         log.error("image-text explanation failed: %s", type(error).__name__)

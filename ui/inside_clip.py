@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+import serving
+from serving import ServiceError
+
 from explainers.figures.clip import similarity_figure
 from explainers.figures.inside_clip import embedding_figure, temperature_figure
 from explainers.inside.clip import inside_clip
@@ -25,8 +28,10 @@ def show_inside(model, keys: list[str], photos: list, names: list[str], prompts:
         return
     try:
         record = kept("clip_inside_record", (model.info.name, model.info.source, tuple(keys), tuple(prompts)),
-                      lambda: inside_clip(model, photos, prompts, names), "Embedding the photos and prompts…")
-    except ValueError as error:  # prompts the model cannot use (PromptError): a sentence, never a traceback
+                      lambda: serving.run(model, inside_clip, photos, prompts, names),
+                      "Embedding the photos and prompts…")
+    except (ValueError, ServiceError) as error:  # prompts the model cannot use (PromptError), or the model service
+        # is down: a sentence, never a traceback
         st.error(plain(error))
         return
     st.caption(plain(record.embedding_is))

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+import serving
+from serving import ServiceError
+
 from explainers.figures.inside_text import drawn_keys, head_map_figure, layers_figure, paths_figure, readout_figure, steps_figure
 from explainers.inside.text import inside_text, token_paths
 from explainers.records.inside_text import InsideText
@@ -23,9 +26,10 @@ def show_inside(classifier, text: str) -> None:
                      persist_state="session"):
         return
     try:
-        record = kept("text_inside_record", (classifier.identity, text), lambda: inside_text(classifier, text),
-                      "Reading the network…")
-    except ValueError as error:  # an empty text (TextInputError), or a network that returns no layer states
+        record = kept("text_inside_record", (classifier.identity, text),
+                      lambda: serving.run(classifier, inside_text, text), "Reading the network…")
+    except (ValueError, ServiceError) as error:  # an empty text (TextInputError), a network without layer states,
+        # or the model service is down: a sentence, and the rest of the page works
         st.error(plain(error))
         return
     tokens, attention, layers = st.tabs(["Tokenisation", "Attention step by step", "Through the layers"])

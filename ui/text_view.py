@@ -9,6 +9,9 @@ from functools import partial
 
 import streamlit as st
 
+import serving
+from serving import ServiceError
+
 from explainers.evaluation.faithfulness import MIN_STEPS
 from explainers.evaluation.sanity import SanityError
 from explainers.evaluation.text_sanity import with_text_sanity
@@ -29,7 +32,7 @@ from explainers.figures.text import (
     rollout_focus_figure,
     text_comparison_figure,
 )
-from models.text_models import DEFAULT_DESCRIPTIONS, ZeroShotEncoder
+from models.text_models import DEFAULT_DESCRIPTIONS
 
 from .presenter import plot
 from .evidence import download, faithfulness_section, sanity_section
@@ -81,10 +84,6 @@ class Request:
     target: str | None
     settings: TextSettings
     sanity: bool = False  # the model-randomisation check for every token map
-
-
-def is_zero_shot(model) -> bool:
-    return isinstance(model, ZeroShotEncoder)
 
 
 def label_descriptions() -> tuple[tuple[str, str], ...]:
@@ -190,25 +189,26 @@ def run(classifier, request: Request) -> None:
     key = ("text", classifier.identity, request)  # the texts are part of the key: they are the input
 
     def work(job):
-        progress = job.report
-        first = _explained(classifier, request.text, request.target, request, progress)
+        first = _explained(classifier, request.text, request.target, request, job)
         # The second text explains the same label, so the two maps answer the same question.
         second = None
         if request.compare_with:
-            second = _explained(classifier, request.compare_with, str(first.target.index), request, progress)
+            second = _explained(classifier, request.compare_with, str(first.target.index), request, job)
         return first, second
 
     job = server_jobs("text").start(key, work, "Explaining…", watcher_id())
     st.session_state["text_job"] = job
 
 
-def _explained(classifier, text: str, target, request: Request, progress) -> TextReport:
-    report = explain_text(classifier, text, request.methods, target, request.settings, progress)
+def _explained(classifier, text: str, target, request: Request, job) -> TextReport:
+    """explain_text (and the sanity check), here or in the model service (serving/)."""
+    report = serving.run(classifier, explain_text, text, request.methods, target, request.settings,
+                         progress=job.report, notice=job.note)
     if request.sanity and report.token_maps:
         def step(done: int, total: int) -> None:
-            progress(f"Sanity check: {done} of {total} recomputations on a randomised copy", done, total)
+            job.report(f"Sanity check: {done} of {total} recomputations on a randomised copy", done, total)
 
-        report = with_text_sanity(classifier, report, request.settings, step)
+        report = serving.run(classifier, with_text_sanity, report, request.settings, progress=step, notice=job.note)
     return report
 
 
@@ -222,7 +222,7 @@ def follow() -> None:
         st.session_state["text_result"] = watch(job, "text_cancel", slot)
     except Cancelled:
         slot.info("Cancelled. Press Explain to start again.")
-    except (TextInputError, TargetError, SanityError) as error:
+    except (TextInputError, TargetError, SanityError, ServiceError) as error:
         slot.error(plain(error))
     except Exception as error:  # never show a traceback or the user's text in an error
         log.error("text explanation failed: %s", type(error).__name__)

@@ -6,7 +6,7 @@ from models.image_text_models import DEFAULT_CLIP_MODEL
 from ui import clip_view, image_view
 from ui.inside_clip import show_inside
 from ui.markdown import plain
-from ui.model_status import model_field, show_model_status
+from ui.model_status import model_field, model_or_retry, show_model_status
 from ui.resources import image_text_model
 
 st.title("Why does this caption fit this photo?")
@@ -15,7 +15,7 @@ st.write(
     "words it was never trained to classify; the heatmaps show which pixels, and the word view which words, made the match."
 )
 
-model = image_text_model(model_field(
+model = model_or_retry(image_text_model, model_field(
     "Image-text model", DEFAULT_CLIP_MODEL, key="clip_model",
     help="clip (openai/clip-vit-base-patch32), conse (bundled stand-in), any CLIPModel id, or a local directory."))
 show_model_status(model.info, model.how)

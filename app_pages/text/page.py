@@ -5,8 +5,8 @@ import streamlit as st
 from models.text_models import DEFAULT_TEXT_MODEL
 from ui import text_view
 from ui.inside_text import show_inside
-from ui.model_status import model_field, show_model_status
-from ui.resources import text_model
+from ui.model_status import model_field, model_or_retry, show_model_status
+from ui.resources import text_model, zero_shot_classifier
 
 st.title("Why did the text model say that?")
 st.write(
@@ -14,11 +14,16 @@ st.write(
     "words raised or lowered a label's score; attention shows where each token looks, layer by layer."
 )
 
-model = text_model(model_field(
+name = model_field(
     "Text model", DEFAULT_TEXT_MODEL, key="text_model",
-    help="bert-sst2, minilm (bundled, zero-shot), any Hugging Face sequence classifier id, or a local directory."))
+    help="bert-sst2, minilm (bundled, zero-shot), any Hugging Face sequence classifier id, or a local directory.")
+model = model_or_retry(text_model, name)
 show_model_status(model.info, model.how)
-classifier = model.classifier(text_view.label_descriptions()) if text_view.is_zero_shot(model) else model
+if model.zero_shot:
+    descriptions = text_view.label_descriptions()
+    classifier = model_or_retry(lambda name: zero_shot_classifier(name, descriptions), name)
+else:
+    classifier = model
 
 request = text_view.request_form(classifier)
 if request is not None:
