@@ -266,8 +266,10 @@ def _lime_samples(page, count_presses: int) -> None:
 def test_lime_shows_progress_survives_a_rerun_and_can_be_cancelled(browser, live_server):
     with new_user(browser, live_server.url) as page:
         open_page(page, "Images (ResNet)")
+        page.get_by_text("Measure faithfulness", exact=False).click()  # off: this test is about LIME's bar
+        maps = DEFAULT_IMAGE_FIGURES - 1  # predictions, Grad-CAM, Integrated Gradients
         press_explain(page)
-        wait_for_figures(page, DEFAULT_IMAGE_FIGURES)
+        wait_for_figures(page, maps)
         add_options(page, "Methods", ["LIME"])
         _lime_samples(page, 20)  # 300 samples: several seconds
         press_explain(page)
@@ -278,7 +280,7 @@ def test_lime_shows_progress_survives_a_rerun_and_can_be_cancelled(browser, live
         # and the result arrives without pressing Explain again.
         page.get_by_role("slider", name="Heatmap opacity").press("ArrowLeft")
         expect(progress).to_have_count(0, timeout=SLOW)  # done: the page's last run is over, nothing stale left
-        wait_for_figures(page, DEFAULT_IMAGE_FIGURES + 1)
+        wait_for_figures(page, maps + 1)
         expect(page.get_by_text("LIME for", exact=False).first).to_be_visible()
 
         _lime_samples(page, 60)  # 900 samples: long enough to cancel
@@ -288,7 +290,7 @@ def test_lime_shows_progress_survives_a_rerun_and_can_be_cancelled(browser, live
         expect(page.get_by_text("Cancelled. The maps below are the ones finished before. Press Explain to start "
                                  "again.")).to_be_visible(timeout=60_000)
         expect(progress).to_have_count(0)
-        wait_for_figures(page, DEFAULT_IMAGE_FIGURES)  # the maps finished before LIME stay, without LIME's place
+        wait_for_figures(page, maps)  # the maps finished before LIME stay, without LIME's place
         expect(page.get_by_text("on its way")).to_have_count(0)
         expect(page.get_by_test_id("stException")).to_have_count(0)
 
