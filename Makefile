@@ -50,8 +50,9 @@ bench: setup
 weight: setup browser
 	$(PY) benchmarks/page_weight.py
 
-# Many users at once (needs the browser; about 15 minutes): time to figure and server memory.
-load: setup browser
+# Many users at once, both layouts side by side (needs the browser and nginx; long): time to the
+# first map and the last figure, bytes per student, server memory, own results; then Ray Serve's batching gain.
+load: setup browser nginx
 	$(PY) benchmarks/load.py
 
 # The day before class, on a machine with a network: every named model into the local cache.
