@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from explainers.inputs.samples import SAMPLES, sample_bytes  # noqa: E402
-from harness.live import CHROMIUM_OPTIONS, LiveServer, resident_mb  # noqa: E402
+from harness.live import CHROMIUM_OPTIONS, LiveServer, Watch, resident_mb  # noqa: E402
 
 SESSIONS = (1, 8, 30)
 LAYOUTS = ("in-process", "ray-serve")
@@ -53,10 +52,12 @@ TIMEOUT_MS = 900_000  # the last of 30 students waits for 29 others on two cores
 
 @dataclass
 class Layout:
+    """A running layout, watched as harness/live.Watch watches a server: its memory and its health check."""
+
     name: str
     url: str
-    memory_mb: Callable[[], float]
-    healthy: Callable[[], bool]
+    rss_mb: Callable[[], float]
+    healthy: Callable[..., bool]
 
 
 @contextlib.contextmanager
@@ -113,27 +114,6 @@ def _pids(words: tuple[str, ...]) -> list[int]:
                for word in words):
             found.append(int(entry.name))
     return found
-
-
-class PeakMemory:
-    """The peak of `read()` (MB), sampled every 0.2 s in a thread."""
-
-    def __init__(self, read: Callable[[], float]):
-        self.read, self.peak = read, read()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.2):
-            self.peak = max(self.peak, self.read())
 
 
 class Photos:
@@ -255,7 +235,7 @@ async def rounds(browser, layout: Layout, photos: Photos, gradcam_only: bool, se
         students = await asyncio.gather(*(Student.arrive(browser, layout.url) for _ in range(count)))
         chosen = [photos.next() for _ in students]
         await asyncio.gather(*(s.choose(photo, gradcam_only) for s, (photo, _) in zip(students, chosen)))
-        with PeakMemory(layout.memory_mb) as memory:
+        with Watch(layout) as watch:
             results = await asyncio.gather(*(s.explain(expected) for s, (_, expected) in zip(students, chosen)))
         firsts = [r[0] for r in results]
         times = [r[1] for r in results]
@@ -264,16 +244,18 @@ async def rounds(browser, layout: Layout, photos: Photos, gradcam_only: bool, se
         own = sum(1 for r in results if r[2])
         kilobytes = statistics.median(r[3] for r in results) / 1024
         rows.append(f"| {layout.name} | {count} | {statistics.median(firsts):.1f} | {p95(firsts):.1f} | {median:.1f} "
-                    f"| {p95(times):.1f} | {median / baseline:.2f} | {kilobytes:.0f} | {memory.peak:.0f} "
+                    f"| {p95(times):.1f} | {median / baseline:.2f} | {kilobytes:.0f} | {watch.peak_mb:.0f} "
                     f"| {'all' if own == count else f'{own} of {count}'} |")
         print(rows[-1], flush=True)
+        if watch.health_failures:
+            print(f"health check failed {watch.health_failures} of {watch.health_checks} times")
         await asyncio.gather(*(s.context.close() for s in students))
     return rows
 
 
 async def in_a_row(browser, layout: Layout, photos: Photos, runs: int, gradcam_only: bool) -> None:
     student = await Student.arrive(browser, layout.url)
-    readings, seconds, every = [(0, layout.memory_mb())], [], max(1, runs // 10)
+    readings, seconds, every = [(0, layout.rss_mb())], [], max(1, runs // 10)
     for run in range(1, runs + 1):
         photo, expected = photos.next()
         await student.choose(photo, gradcam_only)
@@ -282,7 +264,7 @@ async def in_a_row(browser, layout: Layout, photos: Photos, runs: int, gradcam_o
         if not own:
             print(f"run {run}: the page did not show this photo's result")
         if run % every == 0:
-            readings.append((run, layout.memory_mb()))
+            readings.append((run, layout.rss_mb()))
     await student.context.close()
     print(f"\n{layout.name}: {runs} explanations in a row, one student, a new photo each "
           f"(median {statistics.median(seconds):.1f} s):")
@@ -303,7 +285,7 @@ async def measure(layout: Layout, photos: Photos, gradcam_only: bool, sessions, 
         await warm.choose(photo, gradcam_only)
         await warm.explain(expected)
         await warm.context.close()
-        print(f"{layout.name}: server after warm-up {layout.memory_mb():.0f} MB resident", flush=True)
+        print(f"{layout.name}: server after warm-up {layout.rss_mb():.0f} MB resident", flush=True)
         rows = await rounds(browser, layout, photos, gradcam_only, sessions)
         if runs:
             await in_a_row(browser, layout, photos, runs, gradcam_only)

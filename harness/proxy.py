@@ -52,9 +52,9 @@ class ReplicasProxy:
                 raise RuntimeError(f"nginx did not start: {output}{self.errors()}")
             time.sleep(0.2)
 
-    def healthy(self) -> bool:
+    def healthy(self, timeout: float = 5) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=5) as response:
+            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=timeout) as response:
                 return response.read() == b"ok"
         except OSError:
             return False
