@@ -177,28 +177,38 @@ def test_a_replica_killed_mid_request_costs_a_retry_not_a_wrong_result(service, 
     same(served, explain_image(here, coffee, METHODS, None, SETTINGS))
 
 
-def test_the_image_page_runs_on_the_service(service, monkeypatch):
+@pytest.fixture
+def app_on_the_service(service, monkeypatch):
+    """The app, its pages' models on the service, its own process able to load none; the cards forgotten after."""
     monkeypatch.setenv("XAI_BACKEND", "ray-serve")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     serving.backend.cache_clear()
     monkeypatch.setattr(serving, "_service", lambda: service)
-    monkeypatch.setitem(serving.tasks.LOADERS, "image", None)  # the app's process loads no model
+    for kind in serving.tasks.LOADERS:
+        monkeypatch.setitem(serving.tasks.LOADERS, kind, None)
     ui.resources._served.clear()
+    ui.resources._served_variant.clear()
     try:
         app = AppTest.from_file(str(Path(ROOT) / "app.py"), default_timeout=120)
         app.run()
-        app.switch_page("app_pages/image/page.py").run()
-        app.text_input(key="image_model").set_value(MODEL).run()
-        app.multiselect(key="image_methods").set_value(["gradcam"])
-        settled(app.button[0].click().run())
-        assert not app.exception and not app.error
-        assert isinstance(ui.resources.image_model(MODEL), serving.Remote)
-        assert "EfficientNet-Lite0" in shown(app.caption)
-        assert "Egyptian cat" in shown(app.markdown)
-        assert len(app.get("plotly_chart")) >= 2  # predictions and the Grad-CAM
+        yield app
     finally:
         serving.backend.cache_clear()
         ui.resources._served.clear()
+        ui.resources._served_variant.clear()
+
+
+def test_the_image_page_runs_on_the_service(app_on_the_service):
+    app = app_on_the_service
+    app.switch_page("app_pages/image/page.py").run()
+    app.text_input(key="image_model").set_value(MODEL).run()
+    app.multiselect(key="image_methods").set_value(["gradcam"])
+    settled(app.button[0].click().run())
+    assert not app.exception and not app.error
+    assert isinstance(ui.resources.image_model(MODEL), serving.Remote)
+    assert "EfficientNet-Lite0" in shown(app.caption)
+    assert "Egyptian cat" in shown(app.markdown)
+    assert len(app.get("plotly_chart")) >= 2  # predictions and the Grad-CAM
 
 
 def test_a_batch_of_first_looks_equals_each_look_alone(here, chelsea, coffee, grace_hopper):
@@ -293,44 +303,30 @@ def test_the_image_text_service_gives_the_same_records(service, conse, chelsea, 
         serving.run(card, explain_image_text, [chelsea], ("",), ())
 
 
-def test_the_text_and_image_text_pages_run_on_the_service(service, monkeypatch):
+def test_the_text_and_image_text_pages_run_on_the_service(app_on_the_service):
     """Both pages with the app's process holding no model: a zero-shot label set of the class's own, explained."""
-    monkeypatch.setenv("XAI_BACKEND", "ray-serve")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    serving.backend.cache_clear()
-    monkeypatch.setattr(serving, "_service", lambda: service)
-    for kind in ("text", "clip"):
-        monkeypatch.setitem(serving.tasks.LOADERS, kind, None)
-    ui.resources._served.clear()
-    ui.resources._served_variant.clear()
-    try:
-        app = AppTest.from_file(str(Path(ROOT) / "app.py"), default_timeout=120)
-        app.run()
-        app.switch_page("app_pages/text/page.py").run()
-        app.text_input(key="text_model").set_value(TEXT_MODEL).run()
-        assert not app.exception and not app.error
-        app.multiselect(key="text_methods").set_value(["integrated-gradients"])
-        app.text_area(key="text_input").set_value("What a wonderful, moving film.")
-        settled(app.button[0].click().run())
-        assert not app.exception and not app.error
-        assert isinstance(ui.resources.text_model(TEXT_MODEL), serving.Remote)
-        assert "MiniLM" in shown(app.caption)
-        assert "positive" in shown(app.markdown)
-        assert len(app.get("plotly_chart")) >= 2  # predictions and the token attributions
+    app = app_on_the_service
+    app.switch_page("app_pages/text/page.py").run()
+    app.text_input(key="text_model").set_value(TEXT_MODEL).run()
+    assert not app.exception and not app.error
+    app.multiselect(key="text_methods").set_value(["integrated-gradients"])
+    app.text_area(key="text_input").set_value("What a wonderful, moving film.")
+    settled(app.button[0].click().run())
+    assert not app.exception and not app.error
+    assert isinstance(ui.resources.text_model(TEXT_MODEL), serving.Remote)
+    assert "MiniLM" in shown(app.caption)
+    assert "positive" in shown(app.markdown)
+    assert len(app.get("plotly_chart")) >= 2  # predictions and the token attributions
 
-        app.switch_page("app_pages/clip/page.py").run()
-        app.text_input(key="clip_model").set_value(CLIP_MODEL).run()
-        assert not app.exception and not app.error
-        app.multiselect(key="clip_samples").set_value(["Cat (Chelsea)"]).run()
-        app.multiselect(key="clip_methods").set_value(["gradcam"])
-        app.text_area(key="clip_prompts").set_value("cat\ncoffee")
-        app.text_input(key="clip_template").set_value("a photo of a {}")
-        settled(app.button[0].click().run())
-        assert not app.exception and not app.error
-        assert isinstance(ui.resources.image_text_model(CLIP_MODEL), serving.Remote)
-        assert app.selectbox(key="clip_target").value == 0  # the best match: "a photo of a cat"
-        assert len(app.get("plotly_chart")) >= 2
-    finally:
-        serving.backend.cache_clear()
-        ui.resources._served.clear()
-        ui.resources._served_variant.clear()
+    app.switch_page("app_pages/clip/page.py").run()
+    app.text_input(key="clip_model").set_value(CLIP_MODEL).run()
+    assert not app.exception and not app.error
+    app.multiselect(key="clip_samples").set_value(["Cat (Chelsea)"]).run()
+    app.multiselect(key="clip_methods").set_value(["gradcam"])
+    app.text_area(key="clip_prompts").set_value("cat\ncoffee")
+    app.text_input(key="clip_template").set_value("a photo of a {}")
+    settled(app.button[0].click().run())
+    assert not app.exception and not app.error
+    assert isinstance(ui.resources.image_text_model(CLIP_MODEL), serving.Remote)
+    assert app.selectbox(key="clip_target").value == 0  # the best match: "a photo of a cat"
+    assert len(app.get("plotly_chart")) >= 2
